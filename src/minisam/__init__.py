@@ -1,0 +1,25 @@
+"""minisam: fast, trustworthy Self-Organizing Maps.
+
+``MiniSam`` is the notebook's vectorised SOM API running on compiled kernels;
+:mod:`minisam.reference` is the pure-NumPy oracle and :mod:`minisam.kohonen` Sam's original
+trainer, the baseline every speed-up is measured against.
+"""
+
+from minisam._version import __version__
+from minisam.backends import available_backends
+from minisam.som import MiniSam
+
+__all__ = ["MiniSam", "__version__", "available_backends", "openmp_enabled"]
+
+
+def openmp_enabled() -> bool:
+    """Whether the compiled Cython kernels were built with OpenMP (parallel ``prange``).
+
+    False when the build had no OpenMP (kernels then run serially) or the compiled module is
+    missing.
+    """
+    try:
+        from minisam import _cython_kernels
+    except ImportError:
+        return False
+    return _cython_kernels.openmp_enabled()

@@ -1,0 +1,141 @@
+"""Argument checks shared by the public API.
+
+Every check runs before any work and raises ``TypeError`` (wrong kind of object) or
+``ValueError`` (right kind, wrong value) with a message that names the argument and says what
+was expected. Nothing here silently drops information: complex numbers, non-numeric arrays and
+integers too large to be represented exactly in the model's float type are refused.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "check_dtype",
+    "check_positive_int",
+    "check_positive_real",
+    "check_data",
+    "check_vector",
+    "check_choice",
+    "check_seed",
+]
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_positive_int(name: str, value) -> int:
+    """Return ``value`` as an ``int`` if it is an integer >= 1."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {type(value).__name__} "
+                        f"{value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_positive_real(name: str, value) -> float:
+    """Return ``value`` as a ``float`` if it is a finite real number > 0."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive finite number, got "
+                        f"{type(value).__name__} {value!r}")
+    try:
+        as_float = float(value)
+    except OverflowError:  # an int beyond the float range
+        as_float = math.inf
+    if not math.isfinite(as_float) or as_float <= 0.0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return as_float
+
+
+def check_choice(name: str, value, choices) -> str:
+    """Return ``value`` if it is one of the strings in ``choices``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one of {sorted(choices)}, got {type(value).__name__} "
+                        f"{value!r}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+    return value
+
+
+def check_dtype(name: str, value) -> np.dtype:
+    """Return the NumPy dtype for ``value`` if it is float32 or float64."""
+    try:
+        dtype = np.dtype(value)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be numpy.float32 or numpy.float64, got {value!r}") from exc
+    if dtype not in _FLOAT_DTYPES:
+        raise ValueError(f"{name} must be numpy.float32 or numpy.float64, got {dtype}")
+    return dtype
+
+
+def check_seed(name: str, value):
+    """Accept ``None`` or a non-negative integer seed."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be None or a non-negative integer, got "
+                        f"{type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be None or a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def _as_float_array(name: str, value, dtype: np.dtype) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:  # ragged nested sequences end up here
+        raise ValueError(f"{name} must be a rectangular array of numbers: {exc}") from exc
+    kind = array.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{name} must be real-valued, got complex dtype {array.dtype}")
+    if kind not in "biuf":
+        raise TypeError(f"{name} must be an array of real numbers, got dtype {array.dtype}")
+    if kind in "iu" and array.size:
+        # Integers beyond 2**mantissa would be rounded: refuse rather than change the data.
+        limit = 2 ** (np.finfo(dtype).nmant + 1)
+        if max(abs(int(array.min())), abs(int(array.max()))) > limit:
+            raise ValueError(f"{name} holds integers larger than {limit} in magnitude, which "
+                             f"{dtype} cannot represent exactly")
+    with np.errstate(over="ignore"):
+        converted = np.ascontiguousarray(array, dtype=dtype)
+    return converted
+
+
+def _check_finite(name: str, array: np.ndarray) -> None:
+    if not np.isfinite(array).all():
+        bad = np.argwhere(~np.isfinite(array))[0]
+        where = ", ".join(str(int(i)) for i in bad)
+        raise ValueError(f"{name} must contain only finite values (after conversion to "
+                         f"{array.dtype}); found {array[tuple(bad)]} at index ({where})")
+
+
+def check_data(name: str, value, input_len: int, dtype: np.dtype) -> np.ndarray:
+    """Return ``value`` as a C-contiguous ``(n_samples, input_len)`` array of ``dtype``.
+
+    Raises if it is not 2-D, has no rows, has the wrong number of columns, is not numeric or
+    holds NaN or infinity (including values that overflow ``dtype``).
+    """
+    array = _as_float_array(name, value, dtype)
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, {input_len}), got "
+                         f"an array with {array.ndim} dimension(s) and shape {array.shape}")
+    if array.shape[0] < 1:
+        raise ValueError(f"{name} must have at least one row, got shape {array.shape}")
+    if array.shape[1] != input_len:
+        raise ValueError(f"{name} must have {input_len} columns (input_len), got shape "
+                         f"{array.shape}")
+    _check_finite(name, array)
+    return array
+
+
+def check_vector(name: str, value, input_len: int, dtype: np.dtype) -> np.ndarray:
+    """Return ``value`` as a contiguous 1-D array of ``input_len`` finite values."""
+    array = _as_float_array(name, value, dtype)
+    if array.ndim != 1 or array.shape[0] != input_len:
+        raise ValueError(f"{name} must be a 1-D array of {input_len} values (input_len), got "
+                         f"shape {array.shape}")
+    _check_finite(name, array)
+    return array

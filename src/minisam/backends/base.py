@@ -1,0 +1,55 @@
+"""The interface every compute backend implements.
+
+A backend runs the numerical kernels on plain arrays. It holds no model state and applies no
+policy: the API classes validate inputs, draw random numbers and compute schedules, then hand
+the backend C-contiguous arrays of one float dtype (float32 or float64) and scalars.
+
+Shapes: ``weights`` is ``(n_nodes, n_features)``, ``data`` is ``(n_samples, n_features)``,
+``coords`` is ``(n_nodes, 2)`` float64 grid coordinates of the nodes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+__all__ = ["Backend"]
+
+
+class Backend(ABC):
+    """Abstract compute backend.
+
+    Parameters
+    ----------
+    n_threads : int
+        Number of threads the backend's kernels may use. Results never depend on it.
+    """
+
+    #: Registry name of the backend (``"numpy"``, ``"cython"``, ``"numba"``).
+    name: str = ""
+
+    def __init__(self, n_threads: int = 1) -> None:
+        self.n_threads = int(n_threads)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n_threads={self.n_threads})"
+
+    @abstractmethod
+    def bmu_many(self, weights: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Best-matching unit of every sample: ``(index int64[n], squared distance[n])``."""
+
+    @abstractmethod
+    def top2_many(self, weights: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Best and second-best node of every sample (``-1`` when the map has one node)."""
+
+    @abstractmethod
+    def train_online(self, weights: np.ndarray, data: np.ndarray, order: np.ndarray,
+                     alphas: np.ndarray, sigmas: np.ndarray, coords: np.ndarray,
+                     neighbourhood: str) -> None:
+        """Run ``len(order)`` online steps in place (see :func:`minisam.reference.train_online`)."""
+
+    @abstractmethod
+    def batch_epoch(self, weights: np.ndarray, data: np.ndarray, alpha: float, sigma: float,
+                    coords: np.ndarray, neighbourhood: str) -> None:
+        """Run one batch epoch in place (see :func:`minisam.reference.batch_epoch`)."""

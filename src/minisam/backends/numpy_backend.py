@@ -1,0 +1,28 @@
+"""The ``numpy`` backend: the reference implementation behind the backend interface."""
+
+from __future__ import annotations
+
+from minisam import reference
+from minisam.backends.base import Backend
+
+__all__ = ["NumpyBackend"]
+
+
+class NumpyBackend(Backend):
+    """Pure-NumPy backend (the correctness oracle). ``n_threads`` is ignored: NumPy's BLAS
+    decides its own threading."""
+
+    name = "numpy"
+
+    def bmu_many(self, weights, data):
+        return reference.bmu_many(weights, data)
+
+    def top2_many(self, weights, data):
+        return reference.top2_many(weights, data)
+
+    def train_online(self, weights, data, order, alphas, sigmas, coords, neighbourhood):
+        reference.train_online(weights, data, order, alphas, sigmas, coords, neighbourhood)
+
+    def batch_epoch(self, weights, data, alpha, sigma, coords, neighbourhood):
+        reference.batch_epoch(weights, data, alpha, sigma, coords, neighbourhood)
+

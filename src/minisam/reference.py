@@ -1,0 +1,182 @@
+"""Pure-NumPy reference implementation of the SOM maths: the correctness oracle.
+
+Every compiled kernel in minisam is tested against the functions in this module, and the
+``numpy`` backend is a thin wrapper around them. They favour clarity and exactness over speed:
+distances are computed directly as ``sum((x - w) ** 2)`` (no ``|x|^2 - 2 x.w + |w|^2``
+cancellation), but never materialise an ``n_samples x n_nodes x n_features`` tensor larger than a
+fixed budget.
+
+Conventions shared with the kernels
+-----------------------------------
+* Weights are a C-contiguous ``(n_nodes, n_features)`` array; node ``k`` sits at grid position
+  ``(k // y, k % y)`` (row-major over an ``x`` by ``y`` map).
+* Node coordinates are a ``(n_nodes, 2)`` float64 array; on a rectangular grid node ``k`` has
+  coordinates ``(k // y, k % y)``.
+* Ties in a best-matching-unit search go to the lowest node index.
+* Neighbourhood functions map a squared grid distance and a radius ``sigma`` to an influence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = [
+    "NEIGHBOURHOOD_FUNCTIONS",
+    "batch_epoch",
+    "bmu_many",
+    "bmu_one",
+    "bubble",
+    "gaussian",
+    "grid_coordinates",
+    "neighbourhood_matrix",
+    "squared_grid_distances",
+    "top2_many",
+    "train_online",
+]
+
+#: Largest number of elements of a temporary ``(rows, n_nodes, n_features)`` block.
+_BLOCK_ELEMENTS = 1 << 21
+
+
+# ------------------------------------------------------------------------ grid and neighbourhoods
+def grid_coordinates(x: int, y: int) -> np.ndarray:
+    """Coordinates ``(i, j)`` of every node of an ``x`` by ``y`` rectangular map, row-major."""
+    rows = np.arange(x, dtype=np.float64)
+    cols = np.arange(y, dtype=np.float64)
+    ii, jj = np.meshgrid(rows, cols, indexing="ij")
+    return np.column_stack([ii.ravel(), jj.ravel()])
+
+
+def squared_grid_distances(coords: np.ndarray, index: int) -> np.ndarray:
+    """Squared Euclidean grid distance from node ``index`` to every node."""
+    diff = coords - coords[index]
+    return np.einsum("kc,kc->k", diff, diff)
+
+
+def gaussian(d2: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian influence ``exp(-d2 / (2 sigma^2))``."""
+    return np.exp(-np.asarray(d2, dtype=np.float64) / (2.0 * sigma * sigma))
+
+
+def bubble(d2: np.ndarray, sigma: float) -> np.ndarray:
+    """Bubble influence: 1 inside the closed disc of radius ``sigma``, 0 outside."""
+    return (np.asarray(d2, dtype=np.float64) <= sigma * sigma).astype(np.float64)
+
+
+NEIGHBOURHOOD_FUNCTIONS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
+    "gaussian": gaussian,
+    "bubble": bubble,
+}
+
+
+def neighbourhood_matrix(targets: np.ndarray, centres: np.ndarray, sigma: float,
+                         neighbourhood: str) -> np.ndarray:
+    """Influence of a winner at each of ``centres`` (columns) on each of ``targets`` (rows).
+
+    Both arguments are ``(m, 2)`` arrays of grid coordinates.
+    """
+    diff = targets[:, None, :] - centres[None, :, :]
+    d2 = np.einsum("kcx,kcx->kc", diff, diff)
+    return NEIGHBOURHOOD_FUNCTIONS[neighbourhood](d2, sigma)
+
+
+# --------------------------------------------------------------------------- best-matching units
+def bmu_one(weights: np.ndarray, v: np.ndarray) -> tuple[int, float]:
+    """Best-matching unit of one sample: ``(node index, squared distance)``."""
+    d2 = np.einsum("kd,kd->k", weights - v, weights - v)
+    k = int(np.argmin(d2))  # argmin returns the first minimum: ties go to the lowest index
+    return k, float(d2[k])
+
+
+def _row_blocks(n_rows: int, n_nodes: int, n_features: int):
+    rows = max(1, _BLOCK_ELEMENTS // max(1, n_nodes * n_features))
+    for start in range(0, n_rows, rows):
+        yield start, min(n_rows, start + rows)
+
+
+def _block_distances(weights: np.ndarray, block: np.ndarray) -> np.ndarray:
+    diff = block[:, None, :] - weights[None, :, :]
+    return np.einsum("nkd,nkd->nk", diff, diff)
+
+
+def bmu_many(weights: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Best-matching unit of every row of ``data``.
+
+    Returns
+    -------
+    index : ndarray of int64, shape (n_samples,)
+    d2 : ndarray, shape (n_samples,), in the dtype of ``weights``
+        Squared Euclidean distance to that node.
+    """
+    n = data.shape[0]
+    index = np.empty(n, dtype=np.int64)
+    d2 = np.empty(n, dtype=weights.dtype)
+    for start, stop in _row_blocks(n, *weights.shape):
+        dist = _block_distances(weights, data[start:stop])
+        best = np.argmin(dist, axis=1)
+        index[start:stop] = best
+        d2[start:stop] = dist[np.arange(stop - start), best]
+    return index, d2
+
+
+def top2_many(weights: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Best and second-best node of every row (ties: lower index first).
+
+    With a single node, the second-best index is ``-1``.
+    """
+    n, n_nodes = data.shape[0], weights.shape[0]
+    first = np.empty(n, dtype=np.int64)
+    second = np.full(n, -1, dtype=np.int64)
+    for start, stop in _row_blocks(n, *weights.shape):
+        dist = _block_distances(weights, data[start:stop])
+        order = np.argsort(dist, axis=1, kind="stable")
+        first[start:stop] = order[:, 0]
+        if n_nodes > 1:
+            second[start:stop] = order[:, 1]
+    return first, second
+
+
+# --------------------------------------------------------------------------- training
+def train_online(weights: np.ndarray, data: np.ndarray, order: np.ndarray, alphas: np.ndarray,
+                 sigmas: np.ndarray, coords: np.ndarray, neighbourhood: str) -> None:
+    """Online (sequential) SOM training, in place.
+
+    Step ``t`` presents ``v = data[order[t]]``, finds its best-matching unit ``b`` and moves every
+    node towards ``v``: ``w_k += alphas[t] * h(d2(k, b), sigmas[t]) * (v - w_k)``.
+    """
+    h_of = NEIGHBOURHOOD_FUNCTIONS[neighbourhood]
+    for t in range(order.shape[0]):
+        v = data[order[t]]
+        b, _ = bmu_one(weights, v)
+        h = h_of(squared_grid_distances(coords, b), sigmas[t])
+        weights += (alphas[t] * h)[:, None] * (v - weights)
+
+
+def batch_epoch(weights: np.ndarray, data: np.ndarray, alpha: float, sigma: float,
+                coords: np.ndarray, neighbourhood: str) -> None:
+    """One epoch of the batch SOM, in place.
+
+    Every sample is assigned to its best-matching unit; then for each node
+    ``num = sum_n h(k, bmu_n) x_n`` and ``den = sum_n h(k, bmu_n)`` and
+    ``w_k = (1 - alpha) w_k + alpha num / den``. Nodes that no sample influences (``den == 0``,
+    possible with the bubble) keep their weights rather than shrinking towards the origin.
+    """
+    n_nodes, n_features = weights.shape
+    index, _ = bmu_many(weights, data)
+    counts = np.bincount(index, minlength=n_nodes).astype(np.float64)
+    sums = np.zeros((n_nodes, n_features), dtype=np.float64)
+    np.add.at(sums, index, data.astype(np.float64, copy=False))
+    occupied = np.flatnonzero(counts)
+    rows = max(1, _BLOCK_ELEMENTS // max(1, occupied.size))
+    for start in range(0, n_nodes, rows):
+        stop = min(n_nodes, start + rows)
+        h = neighbourhood_matrix(coords[start:stop], coords[occupied], sigma, neighbourhood)
+        num = h @ sums[occupied]
+        den = h @ counts[occupied]
+        visited = den > 0
+        target = num[visited] / den[visited, None]
+        block = weights[start:stop]
+        block[visited] = (1.0 - alpha) * block[visited] + alpha * target
+

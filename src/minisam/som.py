@@ -1,0 +1,275 @@
+"""``MiniSam``: the notebook's vectorised SOM API, running on minisam's compute backends."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+
+import numpy as np
+
+from minisam import _persistence
+from minisam._grid import RectangularGrid
+from minisam._schedules import decay_time_constant, exponential_schedule
+from minisam._validation import (
+    check_choice,
+    check_data,
+    check_dtype,
+    check_positive_int,
+    check_positive_real,
+    check_seed,
+    check_vector,
+)
+from minisam.backends import BACKEND_NAMES, make_backend
+from minisam.reference import NEIGHBOURHOOD_FUNCTIONS
+
+__all__ = ["MiniSam"]
+
+
+def _check_n_jobs(n_jobs):
+    return None if n_jobs is None else check_positive_int("n_jobs", n_jobs)
+
+
+class MiniSam:
+    """A Self-Organizing Map on an ``x`` by ``y`` rectangular grid.
+
+    Parameters
+    ----------
+    x, y : int
+        Map size (number of rows and columns of nodes), each >= 1.
+    input_len : int
+        Number of features of each input vector.
+    sigma : float, optional
+        Initial neighbourhood radius ``sigma_0``; defaults to ``max(x, y) / 2``.
+    learning_rate : float, default 0.5
+        Initial learning rate ``alpha_0``.
+    neighborhood_function : {'gaussian', 'bubble'}, default 'gaussian'
+        ``'gaussian'``: ``exp(-d^2 / (2 sigma^2))``; ``'bubble'``: 1 where ``d <= sigma``, else 0,
+        where ``d`` is the grid distance to the best-matching unit.
+    random_seed : int, optional
+        Seed of the model's random generator (``numpy.random.default_rng``), used for the
+        initial weights, :meth:`random_weights_init` and the sample order of
+        :meth:`train_random`. The same seed gives the same weights.
+    backend : {'auto', 'numpy', 'cython', 'numba'}, default 'auto'
+        Compute engine; ``'auto'`` picks the fastest available (see :attr:`backend_name`).
+    dtype : numpy.float32 or numpy.float64, default numpy.float64
+        Floating-point type of the weights; input data is converted to it (values that
+        overflow it are refused).
+    n_jobs : int, optional
+        Threads the compiled kernels may use; default: every CPU available to the process.
+
+    Notes
+    -----
+    Both the radius and the learning rate decay as ``value_0 * exp(-t / lam)`` with
+    ``lam = num_iteration / ln(sigma_0)``, so the radius reaches 1 at the end of training.
+    When ``sigma_0 <= 1`` that formula would make them grow; minisam then keeps both constant.
+    """
+
+    def __init__(self, x, y, input_len, sigma=None, learning_rate=0.5,
+                 neighborhood_function="gaussian", random_seed=None, *, backend="auto",
+                 dtype=np.float64, n_jobs=None):
+        self.x = check_positive_int("x", x)
+        self.y = check_positive_int("y", y)
+        self.input_len = check_positive_int("input_len", input_len)
+        self.sigma = (max(self.x, self.y) / 2.0 if sigma is None
+                      else check_positive_real("sigma", sigma))
+        self.learning_rate = check_positive_real("learning_rate", learning_rate)
+        self.neighborhood_function = check_choice(
+            "neighborhood_function", neighborhood_function, NEIGHBOURHOOD_FUNCTIONS)
+        self.random_seed = check_seed("random_seed", random_seed)
+        self.dtype = check_dtype("dtype", dtype)
+        check_choice("backend", backend, BACKEND_NAMES)
+        self.n_jobs = _check_n_jobs(n_jobs)
+        self._backend = make_backend(backend, self.n_jobs)
+        self._requested_backend = backend
+        self._grid = RectangularGrid(self.x, self.y)
+        self._rng = np.random.default_rng(self.random_seed)
+        self._weights = self._rng.random((self.x, self.y, self.input_len), dtype=self.dtype)
+
+    # ------------------------------------------------------------------ introspection
+    @property
+    def backend_name(self) -> str:
+        """Name of the backend actually running the kernels (``'auto'`` resolved)."""
+        return self._backend.name
+
+    def __repr__(self) -> str:
+        return (f"MiniSam(x={self.x}, y={self.y}, input_len={self.input_len}, "
+                f"sigma={self.sigma!r}, learning_rate={self.learning_rate!r}, "
+                f"neighborhood_function={self.neighborhood_function!r}, "
+                f"random_seed={self.random_seed!r}, backend={self.backend_name!r}, "
+                f"dtype={self.dtype.name})")
+
+    def get_weights(self) -> np.ndarray:
+        """A copy of the weights, shape ``(x, y, input_len)``."""
+        return self._weights.copy()
+
+    # ------------------------------------------------------------------ helpers
+    def _data(self, data, name="data"):
+        return check_data(name, data, self.input_len, self.dtype)
+
+    def _flat(self, weights=None):
+        w = self._weights if weights is None else weights
+        return w.reshape(self._grid.n_nodes, self.input_len)
+
+    def _schedules(self, num_iteration):
+        lam = decay_time_constant(num_iteration, self.sigma)
+        return (exponential_schedule(self.learning_rate, num_iteration, lam),
+                exponential_schedule(self.sigma, num_iteration, lam))
+
+    def _commit(self, run):
+        """Run ``run(flat_weights)`` on a copy; keep it only if it succeeds.
+
+        A call that raises (even KeyboardInterrupt) leaves weights and random state unchanged.
+        """
+        rng_state = self._rng.bit_generator.state
+        weights = self._weights.copy()
+        try:
+            run(self._flat(weights))
+        except BaseException:
+            self._rng.bit_generator.state = rng_state
+            raise
+        self._weights = weights
+
+    # ------------------------------------------------------------------ initialisation
+    def random_weights_init(self, data) -> None:
+        """Set each node's weights to a sample of ``data`` drawn at random (with replacement)."""
+        data = self._data(data)
+        picks = self._rng.integers(0, data.shape[0], size=self._grid.n_nodes)
+        self._weights = data[picks].reshape(self.x, self.y, self.input_len).copy()
+
+    # ------------------------------------------------------------------ training
+    def train_random(self, data, num_iteration) -> None:
+        """Online training: ``num_iteration`` steps, each on one sample drawn at random.
+
+        Step ``t`` moves every node towards the sample by
+        ``alpha_t * h(d(node, bmu), sigma_t) * (v - w)``.
+        """
+        data = self._data(data)
+        num_iteration = check_positive_int("num_iteration", num_iteration)
+        alphas, sigmas = self._schedules(num_iteration)
+
+        def run(flat):
+            order = self._rng.integers(0, data.shape[0], size=num_iteration)
+            self._backend.train_online(flat, data, order, alphas, sigmas, self._grid.coords,
+                                       self.neighborhood_function)
+
+        self._commit(run)
+
+    def train_epochs(self, data, num_epochs) -> None:
+        """Online training in Sam's order: every sample, in order, once per epoch.
+
+        The radius and learning rate decay per epoch (``lam = num_epochs / ln sigma_0``). With
+        ``learning_rate=0.1`` and the default ``sigma`` this is exactly
+        :func:`minisam.kohonen.train`.
+        """
+        data = self._data(data)
+        num_epochs = check_positive_int("num_epochs", num_epochs)
+        alphas, sigmas = self._schedules(num_epochs)
+        n = data.shape[0]
+        order = np.tile(np.arange(n, dtype=np.int64), num_epochs)
+
+        def run(flat):
+            self._backend.train_online(flat, data, order, np.repeat(alphas, n),
+                                       np.repeat(sigmas, n), self._grid.coords,
+                                       self.neighborhood_function)
+
+        self._commit(run)
+
+    def train_batch(self, data, num_iteration) -> None:
+        """Batch training: ``num_iteration`` epochs, one update of the whole map per epoch.
+
+        Each epoch assigns every sample to its best-matching unit, then sets
+        ``w = (1 - alpha_t) w + alpha_t num / den`` with ``num = sum h x`` and ``den = sum h``
+        over the samples. Nodes that no sample influences keep their weights.
+        """
+        data = self._data(data)
+        num_iteration = check_positive_int("num_iteration", num_iteration)
+        alphas, sigmas = self._schedules(num_iteration)
+
+        def run(flat):
+            for alpha, sigma in zip(alphas, sigmas, strict=True):
+                self._backend.batch_epoch(flat, data, float(alpha), float(sigma),
+                                          self._grid.coords, self.neighborhood_function)
+
+        self._commit(run)
+
+    # ------------------------------------------------------------------ queries
+    def winner(self, v) -> tuple[int, int]:
+        """Grid position ``(i, j)`` of the best-matching unit of the vector ``v``."""
+        v = check_vector("v", v, self.input_len, self.dtype)
+        index, _ = self._backend.bmu_many(self._flat(), v[None, :])
+        return self._grid.position(index[0])
+
+    def quantization(self, data) -> np.ndarray:
+        """Weights of each sample's best-matching unit, shape ``(n_samples, input_len)``."""
+        data = self._data(data)
+        index, _ = self._backend.bmu_many(self._flat(), data)
+        return self._flat()[index]
+
+    def activation_response(self, data) -> np.ndarray:
+        """How many samples each node wins, as an ``(x, y)`` int64 array."""
+        data = self._data(data)
+        index, _ = self._backend.bmu_many(self._flat(), data)
+        counts = np.bincount(index, minlength=self._grid.n_nodes)
+        return counts.reshape(self.x, self.y).astype(np.int64)
+
+    def quantization_error(self, data) -> float:
+        """Mean Euclidean distance between each sample and its best-matching unit."""
+        data = self._data(data)
+        _, d2 = self._backend.bmu_many(self._flat(), data)
+        return float(np.mean(np.sqrt(d2.astype(np.float64))))
+
+    def topographic_error(self, data) -> float:
+        """Fraction of samples whose best and second-best nodes are not adjacent.
+
+        Nodes are adjacent when they touch, diagonals included. Undefined (NaN, with a
+        warning) on a 1 x 1 map.
+        """
+        data = self._data(data)
+        if self._grid.n_nodes == 1:
+            warnings.warn("The topographic error is not defined for a 1-by-1 map.",
+                          RuntimeWarning, stacklevel=2)
+            return float("nan")
+        first, second = self._backend.top2_many(self._flat(), data)
+        return float(np.mean(~self._grid.adjacent(first, second)))
+
+    def distance_map(self) -> np.ndarray:
+        """Mean Euclidean distance of each node to its von Neumann (4-)neighbours, ``(x, y)``."""
+        return self._grid.mean_neighbour_distance(self._weights)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path) -> None:
+        """Save the model (weights, hyper-parameters, random state) to a ``.npz`` file."""
+        _persistence.save(path, weights=self._weights, x=self.x, y=self.y,
+                          input_len=self.input_len, sigma=self.sigma,
+                          learning_rate=self.learning_rate,
+                          neighborhood_function=self.neighborhood_function,
+                          random_seed=self.random_seed, backend=self._requested_backend,
+                          rng_state=json.dumps(self._rng.bit_generator.state))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, backend=None, n_jobs=None) -> MiniSam:
+        """Load a model written by :meth:`save` (never unpickles).
+
+        ``backend`` overrides the saved backend choice. Raises ``ValueError`` when the file is
+        not a minisam model or is damaged.
+        """
+        fields = _persistence.load(path)
+        model = cls(fields["x"], fields["y"], fields["input_len"], sigma=fields["sigma"],
+                    learning_rate=fields["learning_rate"],
+                    neighborhood_function=fields["neighborhood_function"],
+                    random_seed=fields["random_seed"],
+                    backend=fields["backend"] if backend is None else backend,
+                    dtype=fields["weights"].dtype, n_jobs=n_jobs)
+        weights = fields["weights"]
+        if weights.shape != (model.x, model.y, model.input_len):
+            raise ValueError(f"{os.fspath(path)!r}: weights have shape {weights.shape}, "
+                             f"expected {(model.x, model.y, model.input_len)}")
+        if not np.isfinite(weights).all():
+            raise ValueError(f"{os.fspath(path)!r}: weights contain NaN or infinity")
+        try:
+            model._rng.bit_generator.state = json.loads(fields["rng_state"])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"{os.fspath(path)!r}: invalid random generator state") from exc
+        model._weights = np.ascontiguousarray(weights)
+        return model
