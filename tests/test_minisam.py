@@ -175,22 +175,39 @@ def test_different_seed_different_weights(rng, backend):
         assert not np.allclose(a, b)
 
 
-@needs_cython
+def _train_and_measure(backend, data, neighbourhood, x=5, y=4, n_jobs=None):
+    som = MiniSam(x, y, data.shape[1], sigma=2.0, learning_rate=0.5,
+                  neighborhood_function=neighbourhood, random_seed=17, backend=backend,
+                  n_jobs=n_jobs)
+    assert som.backend_name == backend
+    som.train_random(data, 80)
+    after_random = som.get_weights()
+    som.train_epochs(data[:7], 3)
+    after_epochs = som.get_weights()
+    som.train_batch(data, 8)
+    return (after_random, after_epochs, som.get_weights(), som.quantization_error(data),
+            som.topographic_error(data), som.activation_response(data))
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "numpy"])
 @pytest.mark.parametrize("neighbourhood", ["gaussian", "bubble"])
-def test_cython_and_numpy_backends_agree(rng, neighbourhood):
-    data = random_data(rng, 50, 3)
-    results = {}
-    for backend in ("numpy", "cython"):
-        som = MiniSam(5, 4, 3, sigma=2.0, learning_rate=0.5, neighborhood_function=neighbourhood,
-                      random_seed=17, backend=backend)
-        assert som.backend_name == backend
-        som.train_random(data, 80)
-        after_random = som.get_weights()
-        som.train_batch(data, 8)
-        results[backend] = (after_random, som.get_weights(), som.quantization_error(data),
-                            som.topographic_error(data), som.activation_response(data))
-    for a, b in zip(results["numpy"], results["cython"], strict=True):
+@pytest.mark.parametrize(("x", "y", "dim"), [(5, 4, 3), (1, 9, 2), (7, 1, 1)])
+def test_compiled_backends_agree_with_numpy(rng, backend, neighbourhood, x, y, dim):
+    """Whole-training equivalence for a fixed seed: online, in-order epochs and batch."""
+    data = random_data(rng, 50, dim)
+    expected = _train_and_measure("numpy", data, neighbourhood, x, y)
+    got = _train_and_measure(backend, data, neighbourhood, x, y)
+    for a, b in zip(expected, got, strict=True):
         assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_results_do_not_depend_on_thread_count(rng, backend):
+    data = random_data(rng, 300, 4)
+    one = _train_and_measure(backend, data, "gaussian", 6, 5, n_jobs=1)
+    two = _train_and_measure(backend, data, "gaussian", 6, 5, n_jobs=2)
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -376,13 +393,37 @@ def test_get_weights_returns_a_copy():
 
 
 def test_backend_name():
-    assert MiniSam(2, 2, 2, backend="auto").backend_name == BACKENDS[0]
-    assert MiniSam(2, 2, 2).backend_name == BACKENDS[0]
+    assert MiniSam(2, 2, 2, backend="auto").backend_name == "auto"
+    assert MiniSam(2, 2, 2).backend_name == "auto"
     assert MiniSam(2, 2, 2, backend="numpy").backend_name == "numpy"
+
+
+def test_auto_backend_plan_uses_available_engines_in_preference_order():
+    from minisam.backends.auto import PREFERENCES
+
+    plan = MiniSam(2, 2, 2).backend_plan
+    assert set(plan) == set(PREFERENCES)
+    for operation, engine in plan.items():
+        preferred = [name for name in PREFERENCES[operation] if name in BACKENDS]
+        assert engine == preferred[0]
+    assert set(MiniSam(2, 2, 2, backend="numpy").backend_plan.values()) == {"numpy"}
     assert "numpy" in BACKENDS
-    assert BACKENDS[0] in repr(MiniSam(2, 2, 2))
+    assert "backend='auto'" in repr(MiniSam(2, 2, 2))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_explicit_backend_name(backend):
     assert MiniSam(2, 2, 2, backend=backend).backend_name == backend
+
+
+def test_thread_count_defaults_to_environment(monkeypatch):
+    from minisam.backends import default_n_threads
+
+    monkeypatch.setenv("MINISAM_NUM_THREADS", "3")
+    assert default_n_threads() == 3
+    assert MiniSam(2, 2, 2, backend="numpy")._backend.n_threads == 3
+    assert MiniSam(2, 2, 2, backend="numpy", n_jobs=1)._backend.n_threads == 1
+    for bad in ("0", "-2", "two"):
+        monkeypatch.setenv("MINISAM_NUM_THREADS", bad)
+        with pytest.raises(ValueError, match="MINISAM_NUM_THREADS"):
+            default_n_threads()

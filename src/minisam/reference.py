@@ -148,10 +148,11 @@ def train_online(weights: np.ndarray, data: np.ndarray, order: np.ndarray, alpha
     """
     h_of = NEIGHBOURHOOD_FUNCTIONS[neighbourhood]
     for t in range(order.shape[0]):
-        v = data[order[t]]
-        b, _ = bmu_one(weights, v)
+        diff = data[order[t]] - weights  # v - w serves both the search and the update
+        b = int(np.argmin(np.einsum("kd,kd->k", diff, diff)))
         h = h_of(squared_grid_distances(coords, b), sigmas[t])
-        weights += (alphas[t] * h)[:, None] * (v - weights)
+        diff *= (alphas[t] * h)[:, None]
+        weights += diff
 
 
 def batch_epoch(weights: np.ndarray, data: np.ndarray, alpha: float, sigma: float,

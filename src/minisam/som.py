@@ -51,7 +51,8 @@ class MiniSam:
         initial weights, :meth:`random_weights_init` and the sample order of
         :meth:`train_random`. The same seed gives the same weights.
     backend : {'auto', 'numpy', 'cython', 'numba'}, default 'auto'
-        Compute engine; ``'auto'`` picks the fastest available (see :attr:`backend_name`).
+        Compute engine. ``'auto'`` sends each operation to the engine measured fastest for it
+        among those installed; :attr:`backend_plan` shows the choice.
     dtype : numpy.float32 or numpy.float64, default numpy.float64
         Floating-point type of the weights; input data is converted to it (values that
         overflow it are refused).
@@ -89,8 +90,20 @@ class MiniSam:
     # ------------------------------------------------------------------ introspection
     @property
     def backend_name(self) -> str:
-        """Name of the backend actually running the kernels (``'auto'`` resolved)."""
+        """Name of the backend in use: ``'auto'``, ``'numpy'``, ``'cython'`` or ``'numba'``."""
         return self._backend.name
+
+    @property
+    def backend_plan(self) -> dict[str, str]:
+        """Which engine runs each kernel operation (differs per operation only for ``'auto'``).
+
+        Keys are ``'bmu_many'``, ``'top2_many'``, ``'train_online'`` and ``'batch_epoch'``.
+        """
+        plan = getattr(self._backend, "plan", None)
+        if plan is not None:
+            return dict(plan)
+        return dict.fromkeys(("bmu_many", "top2_many", "train_online", "batch_epoch"),
+                             self._backend.name)
 
     def __repr__(self) -> str:
         return (f"MiniSam(x={self.x}, y={self.y}, input_len={self.input_len}, "

@@ -1,0 +1,349 @@
+"""Numba kernels of minisam (the kernel contract of :mod:`minisam.backends.compiled`).
+
+The functions at the bottom are the contract's entry points; each forwards to a jitted
+implementation. Thread counts are applied by the caller (:class:`NumbaBackend`) with
+``numba.set_num_threads``; kernels only split work with ``prange``.
+
+Numba cannot link a BLAS of its own without SciPy, so the GEMM of the best-matching-unit search
+is called through its address (found by :mod:`minisam._blas`) with a small LLVM intrinsic. The
+address is a run-time argument, which keeps the compiled code cacheable across processes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import prange, types
+from numba.extending import intrinsic
+
+__all__ = ["bmu_search", "group_sums", "train_online"]
+
+
+def _jit(**options):
+    """``numba.njit`` with on-disk caching, or without it where no cache dir is writable."""
+
+    def decorate(function):
+        try:
+            return numba.njit(cache=True, **options)(function)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return numba.njit(cache=False, **options)(function)
+
+    return decorate
+
+
+# ----------------------------------------------------------------------------- GEMM by address
+@intrinsic
+def _cblas_gemm(typingctx, address, m, n, k, a_ptr, lda, b_ptr, ldb, c_ptr, ldc, scalar):
+    """Call ``cblas_?gemm(RowMajor, NoTrans, Trans, m, n, k, -2, A, lda, B, ldb, 0, C, ldc)``.
+
+    The integer width of ``m`` (int32 or int64) selects LP64 or ILP64 and the type of
+    ``scalar`` (float32 or float64) selects sgemm or dgemm.
+    """
+    sig = types.void(address, m, n, k, a_ptr, lda, b_ptr, ldb, c_ptr, ldc, scalar)
+
+    def codegen(context, builder, signature, args):
+        int_t = context.get_value_type(signature.args[1])
+        float_t = context.get_value_type(signature.args[10])
+        enum_t = ir.IntType(32)
+        ptr_t = ir.IntType(8).as_pointer()
+        fn_t = ir.FunctionType(ir.VoidType(), [enum_t, enum_t, enum_t, int_t, int_t, int_t,
+                                               float_t, ptr_t, int_t, ptr_t, int_t, float_t,
+                                               ptr_t, int_t])
+        fn = builder.inttoptr(args[0], fn_t.as_pointer())
+        addr, m_, n_, k_, a_, lda_, b_, ldb_, c_, ldc_, _ = args
+        builder.call(fn, [
+            enum_t(101), enum_t(111), enum_t(112), m_, n_, k_, float_t(-2.0),
+            builder.inttoptr(a_, ptr_t), lda_, builder.inttoptr(b_, ptr_t), ldb_, float_t(0.0),
+            builder.inttoptr(c_, ptr_t), ldc_,
+        ])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@_jit(nogil=True)
+def _gemm_scores(gemm, ilp64, weights, data, start, rows, scores):
+    """``scores[:rows] = -2 data[start:start+rows] weights^T`` via BLAS or plain loops."""
+    n_nodes, n_features = weights.shape
+    one = weights.dtype.type(1.0)
+    if gemm != 0:
+        a = data.ctypes.data + start * n_features * data.itemsize
+        if ilp64:
+            _cblas_gemm(gemm, np.int64(rows), np.int64(n_nodes), np.int64(n_features), a,
+                        np.int64(n_features), weights.ctypes.data, np.int64(n_features),
+                        scores.ctypes.data, np.int64(n_nodes), one)
+        else:
+            _cblas_gemm(gemm, np.int32(rows), np.int32(n_nodes), np.int32(n_features), a,
+                        np.int32(n_features), weights.ctypes.data, np.int32(n_features),
+                        scores.ctypes.data, np.int32(n_nodes), one)
+        return
+    for r in range(rows):
+        x = data[start + r]
+        for node in range(n_nodes):
+            w = weights[node]
+            dot = 0.0
+            for d in range(n_features):
+                dot += x[d] * w[d]
+            scores[r, node] = -2.0 * dot
+
+
+@_jit(nogil=True, fastmath={"nnan", "nsz"})
+def _row_min(scores_row, wnorm):
+    """Minimum of ``scores_row + wnorm``; fast-math lets LLVM vectorise the reduction."""
+    best = np.inf
+    for node in range(scores_row.shape[0]):
+        best = min(best, scores_row[node] + wnorm[node])
+    return best
+
+
+@_jit(nogil=True)
+def _first_equal(scores_row, wnorm, value):
+    for node in range(scores_row.shape[0]):
+        if scores_row[node] + wnorm[node] == value:
+            return node
+    return 0  # unreachable for finite scores
+
+
+@_jit(nogil=True)
+def _top2(scores_row, wnorm):
+    best = np.inf
+    second = np.inf
+    best_k = -1
+    second_k = -1
+    for node in range(scores_row.shape[0]):
+        s = scores_row[node] + wnorm[node]
+        if s < best:
+            second, second_k = best, best_k
+            best, best_k = s, node
+        elif s < second:
+            second, second_k = s, node
+    return best_k, second_k
+
+
+@_jit(nogil=True)
+def _exact_d2(x, w):
+    total = 0.0
+    for d in range(x.shape[0]):
+        diff = np.float64(x[d]) - np.float64(w[d])
+        total += diff * diff
+    return total
+
+
+@_jit(nogil=True, parallel=True)
+def _bmu_search(weights, wnorm, data, index_out, d2_out, second_out, chunk, n_workers, gemm,
+                ilp64):
+    n_samples = data.shape[0]
+    n_nodes = weights.shape[0]
+    n_chunks = (n_samples + chunk - 1) // chunk
+    want_second = second_out.shape[0] == n_samples
+    n_workers = max(1, min(n_workers, n_chunks))
+    # One score buffer per worker, reused across its chunks (no allocation per chunk).
+    buffers = np.empty((n_workers, chunk, n_nodes), dtype=weights.dtype)
+    for worker in prange(n_workers):
+        scores = buffers[worker]
+        for c in range(worker, n_chunks, n_workers):
+            start = c * chunk
+            rows = min(chunk, n_samples - start)
+            _gemm_scores(gemm, ilp64, weights, data, start, rows, scores)
+            for r in range(rows):
+                i = start + r
+                if want_second:
+                    best_k, second_k = _top2(scores[r], wnorm)
+                    second_out[i] = second_k
+                else:
+                    best_k = _first_equal(scores[r], wnorm, _row_min(scores[r], wnorm))
+                index_out[i] = best_k
+                d2_out[i] = _exact_d2(data[i], weights[best_k])
+
+
+@_jit(nogil=True, parallel=True)
+def _group_sums(data, index, sums_out, counts_out):
+    n_samples, n_features = data.shape
+    n_nodes = sums_out.shape[0]
+    # Stable counting sort of the samples by node, so each node adds its samples in order.
+    starts = np.zeros(n_nodes + 1, dtype=np.int64)
+    for i in range(n_samples):
+        starts[index[i] + 1] += 1
+    for node in range(n_nodes):
+        starts[node + 1] += starts[node]
+    fill = starts[:-1].copy()
+    members = np.empty(n_samples, dtype=np.int64)
+    for i in range(n_samples):
+        members[fill[index[i]]] = i
+        fill[index[i]] += 1
+    for node in prange(n_nodes):
+        counts_out[node] = starts[node + 1] - starts[node]
+        acc = sums_out[node]
+        for p in range(starts[node], starts[node + 1]):
+            x = data[members[p]]
+            for d in range(n_features):
+                acc[d] += x[d]
+
+
+@_jit(nogil=True)
+def _influence(kind, d2, sigma):
+    if kind == 0:
+        return math.exp(-d2 / (2.0 * sigma * sigma))
+    return 1.0 if d2 <= sigma * sigma else 0.0
+
+
+@_jit(nogil=True, fastmath={"nnan", "nsz"})
+def _min_value(values):
+    """Smallest element (values are never NaN).
+
+    Sixteen independent running minima let LLVM turn the loop into vector min instructions;
+    a single running minimum is a serial dependency it does not vectorise.
+    """
+    n = values.shape[0]
+    lanes = np.full(16, np.inf, dtype=values.dtype)
+    body = n - n % 16
+    for i in range(0, body, 16):
+        for lane in range(16):
+            x = values[i + lane]
+            lanes[lane] = x if x < lanes[lane] else lanes[lane]
+    best = np.inf
+    for lane in range(16):
+        best = lanes[lane] if lanes[lane] < best else best
+    for i in range(body, n):
+        best = values[i] if values[i] < best else best
+    return best
+
+
+@_jit(nogil=True)
+def _first_min(values):
+    """Index of the first smallest element (ties go to the lowest index)."""
+    best = _min_value(values)
+    for k in range(values.shape[0]):
+        if values[k] == best:
+            return k
+    return 0
+
+
+@_jit(nogil=True)
+def _influences(g, alpha, sigma, bmu, coords, grid_y, kind, lattice, skip_below, row_f, col_f):
+    """Fill ``g`` with each node's step size ``alpha * h``; return the node range ``[lo, hi)``
+    outside which ``g`` is zero.
+
+    On a lattice the gaussian factorises into a row and a column factor, so only X + Y
+    exponentials are needed, and rows (columns) whose factor is below ``skip_below`` even at the
+    other factor's maximum of 1 (``alpha``) are left out entirely.
+    """
+    n_nodes = g.shape[0]
+    if not (lattice and kind == 0):
+        bx = coords[bmu, 0]
+        by = coords[bmu, 1]
+        for k in range(n_nodes):
+            dx = coords[k, 0] - bx
+            dy = coords[k, 1] - by
+            step = alpha * _influence(kind, dx * dx + dy * dy, sigma)
+            g[k] = step if step >= skip_below else 0.0
+        return 0, n_nodes
+    grid_x = n_nodes // grid_y
+    bx = bmu // grid_y
+    by = bmu % grid_y
+    denom = 2.0 * sigma * sigma
+    row_lo, row_hi = grid_x, 0
+    for i in range(grid_x):
+        row_f[i] = alpha * math.exp(-((i - bx) ** 2) / denom)
+        if row_f[i] >= skip_below:
+            row_lo = min(row_lo, i)
+            row_hi = i + 1
+    col_lo, col_hi = grid_y, 0
+    for j in range(grid_y):
+        col_f[j] = math.exp(-((j - by) ** 2) / denom)
+        if alpha * col_f[j] >= skip_below:
+            col_lo = min(col_lo, j)
+            col_hi = j + 1
+    if row_lo >= row_hi or col_lo >= col_hi:
+        return 0, 0
+    cols = col_f[col_lo:col_hi]
+    for i in range(row_lo, row_hi):
+        factor = row_f[i]
+        start = i * grid_y + col_lo
+        segment = g[start:start + cols.shape[0]]  # a slice: provably non-negative indices
+        for j in range(cols.shape[0]):
+            segment[j] = factor * cols[j]
+    return row_lo * grid_y, row_hi * grid_y
+
+
+@_jit(nogil=True)
+def _measure(row, value, dist):
+    """``dist += (row - value) ** 2`` for one feature of a block of nodes."""
+    for k in range(row.shape[0]):
+        diff = row[k] - value
+        dist[k] += diff * diff
+
+
+@_jit(nogil=True)
+def _move_and_measure(row, value, next_value, g, dist):
+    """``row += g * (value - row)``, then ``dist += (row - next_value) ** 2``."""
+    for k in range(row.shape[0]):
+        w = row[k] + g[k] * (value - row[k])
+        row[k] = w
+        diff = w - next_value
+        dist[k] += diff * diff
+
+
+@_jit(nogil=True)
+def _train_online_features_major(wt, data, order, alphas, sigmas, coords, grid_y, kind,
+                                 lattice, skip_below):
+    """Online steps on a feature-major copy ``wt`` (n_features, n_nodes) of the weights.
+
+    Feature-major layout puts nodes along the SIMD lanes, so both the update and the squared
+    distance to the next sample vectorise with one accumulator per node and no horizontal
+    reductions. Each step makes one pass over the weights: it updates the nodes that move and
+    measures every node against the *next* sample, which yields the next best-matching unit.
+    """
+    n_features, n_nodes = wt.shape
+    n_steps = order.shape[0]
+    grid_x = max(1, n_nodes // grid_y)
+    g = np.zeros(n_nodes, dtype=wt.dtype)
+    dist = np.zeros(n_nodes, dtype=wt.dtype)
+    row_f = np.empty(grid_x)
+    col_f = np.empty(grid_y)
+    first = data[order[0]]
+    for d in range(n_features):
+        _measure(wt[d], first[d], dist)
+    bmu = _first_min(dist)
+    for t in range(n_steps):
+        v = data[order[t]]
+        v_next = data[order[t + 1]] if t + 1 < n_steps else v
+        lo, hi = _influences(g, alphas[t], sigmas[t], bmu, coords, grid_y, kind, lattice,
+                             skip_below, row_f, col_f)
+        dist[:] = 0.0
+        for d in range(n_features):
+            row = wt[d]
+            # Loops over slices, not index ranges: indices provably >= 0 let LLVM vectorise.
+            _measure(row[:lo], v_next[d], dist[:lo])
+            _move_and_measure(row[lo:hi], v[d], v_next[d], g[lo:hi], dist[lo:hi])
+            _measure(row[hi:], v_next[d], dist[hi:])
+        g[lo:hi] = 0.0
+        bmu = _first_min(dist)
+
+
+# ----------------------------------------------------------------------------- contract
+def bmu_search(weights, wnorm, data, index_out, d2_out, second_out, chunk, n_threads, gemm,
+               gemm_ilp64):
+    """Contract entry point: see :mod:`minisam.backends.compiled`."""
+    _bmu_search(weights, wnorm, data, index_out, d2_out, second_out, int(chunk),
+                int(n_threads), int(gemm), bool(gemm_ilp64))
+
+
+def group_sums(data, index, sums_out, counts_out, n_threads):
+    """Contract entry point: see :mod:`minisam.backends.compiled`."""
+    _group_sums(data, index, sums_out, counts_out)
+
+
+def train_online(weights, data, order, alphas, sigmas, coords, grid_y, kind, lattice,
+                 skip_below, n_threads):
+    """Contract entry point: see :mod:`minisam.backends.compiled` (serial: a parallel region
+    per step costs more than a step on maps of practical size)."""
+    if order.shape[0] == 0:
+        return
+    features_major = np.ascontiguousarray(weights.T)
+    _train_online_features_major(features_major, data, order, alphas, sigmas, coords,
+                                 int(grid_y), int(kind), bool(lattice), float(skip_below))
+    weights[...] = features_major.T

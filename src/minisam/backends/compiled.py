@@ -1,0 +1,148 @@
+"""Shared driver of the compiled backends (Cython and Numba).
+
+Both engines implement the same small *kernel contract* (below); this class turns it into the
+:class:`~minisam.backends.base.Backend` interface: it prepares contiguous arrays, norms and the
+BLAS address, sets BLAS threading to one while kernels run, and applies the batch rule.
+
+Kernel contract
+---------------
+A kernel module exposes these functions. Arrays are C-contiguous; ``weights``/``data`` share one
+float dtype (float32 or float64); integers are int64; schedules and sums are float64. Kernels
+never validate, allocate outputs the caller provides, or read global state.
+
+``bmu_search(weights, wnorm, data, index_out, d2_out, second_out, chunk, n_threads, gemm,
+gemm_ilp64)``
+    Best-matching unit of every row of ``data``. Scores are ``wnorm[k] - 2 * data[i] . weights[k]``
+    (``wnorm`` holds ``|w_k|^2`` in the weights dtype), computed ``chunk`` rows at a time with
+    the CBLAS GEMM (``cblas_sgemm``/``cblas_dgemm`` matching the dtype) at address ``gemm``
+    (0: the kernel's own loops; ``gemm_ilp64``: its integer arguments are 64-bit, else 32-bit),
+    called row-major as ``C = -2 * X W^T``; rows split across ``n_threads`` threads. Writes the
+    argmin into ``index_out`` (ties: lowest index) and the exact squared distance
+    ``sum((x - w_best)**2)``, accumulated in float64, into ``d2_out``. When ``second_out`` has
+    ``n_samples`` elements it also receives the second-best node (-1 with a single node); pass
+    an empty array otherwise. Extra memory: ``chunk * n_nodes``
+    scores per thread.
+
+``group_sums(data, index, sums_out, counts_out, n_threads)``
+    ``sums_out[k] = sum of data[i] with index[i] == k`` (float64, zero-initialised by the
+    caller, shape ``(n_nodes, n_features)``) and ``counts_out[k]`` their number. Samples are
+    added in increasing ``i`` for every node, so the result does not depend on ``n_threads``.
+
+``train_online(weights, data, order, alphas, sigmas, coords, grid_y, kind, lattice, skip_below,
+n_threads)``
+    ``len(order)`` online steps, in place (see :func:`minisam.reference.train_online`). Node
+    ``k`` has grid coordinates ``coords[k]``; when ``lattice`` is true they are
+    ``(k // grid_y, k % grid_y)`` and the kernel may use that (separable gaussian tables).
+    ``kind`` is a neighbourhood code from :data:`NEIGHBOURHOOD_CODES`. A node whose influence
+    ``alphas[t] * h`` is below ``skip_below`` is left untouched: its change would be below
+    rounding (see :func:`skip_threshold`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minisam import _smoothing
+from minisam._blas import find_blas, single_threaded_blas
+from minisam.backends.base import Backend
+
+__all__ = ["NEIGHBOURHOOD_CODES", "CompiledBackend", "skip_threshold"]
+
+#: Neighbourhood function codes understood by every kernel.
+NEIGHBOURHOOD_CODES = {
+    "gaussian": 0,  # exp(-d2 / (2 sigma^2))
+    "bubble": 1,  # 1 if d2 <= sigma^2 else 0
+}
+
+#: Rows of ``data`` per GEMM call: large enough for BLAS efficiency, small enough that the
+#: ``chunk x n_nodes`` score block stays in the last-level cache.
+DEFAULT_CHUNK = 256
+
+
+def skip_threshold(dtype) -> float:
+    """Influence below which an online update cannot change a weight of typical magnitude.
+
+    A change ``g * (v - w)`` with ``g < eps / 8`` is under half an ulp of any weight whose
+    magnitude is at least a quarter of ``|v - w|``; it is skipped. Elsewhere (weights near zero)
+    the skipped change is below ``eps / 8 * |v - w|`` in absolute terms, far inside the
+    tolerance the tests hold kernels to.
+    """
+    return float(np.finfo(dtype).eps) / 8.0
+
+
+class CompiledBackend(Backend):
+    """Backend interface implemented on top of a kernel module (see the module docstring)."""
+
+    #: The kernel module (set by subclasses).
+    kernels = None
+    chunk = DEFAULT_CHUNK
+
+    def __init__(self, n_threads: int = 1) -> None:
+        super().__init__(n_threads)
+        self._blas = find_blas()
+
+    def _gemm(self, dtype) -> tuple[int, bool]:
+        if self._blas is None:
+            return 0, False
+        return self._blas.gemm_address(dtype), self._blas.ilp64
+
+    def _search(self, weights, data, with_second):
+        n = data.shape[0]
+        index = np.empty(n, dtype=np.int64)
+        d2 = np.empty(n, dtype=weights.dtype)
+        second = np.empty(n if with_second else 0, dtype=np.int64)
+        wnorm = np.einsum("kd,kd->k", weights, weights)
+        with single_threaded_blas(self._blas):
+            self.kernels.bmu_search(weights, wnorm, data, index, d2, second, self.chunk,
+                                    self.n_threads, *self._gemm(weights.dtype))
+        return index, d2, second
+
+    def bmu_many(self, weights, data):
+        index, d2, _ = self._search(weights, data, False)
+        return index, d2
+
+    def top2_many(self, weights, data):
+        index, _, second = self._search(weights, data, True)
+        return index, second
+
+    def train_online(self, weights, data, order, alphas, sigmas, coords, neighbourhood):
+        grid_y = _lattice_y(coords)
+        self.kernels.train_online(weights, data, np.ascontiguousarray(order, dtype=np.int64),
+                                  np.ascontiguousarray(alphas, dtype=np.float64),
+                                  np.ascontiguousarray(sigmas, dtype=np.float64),
+                                  np.ascontiguousarray(coords, dtype=np.float64),
+                                  max(grid_y, 1), NEIGHBOURHOOD_CODES[neighbourhood],
+                                  grid_y > 0, skip_threshold(weights.dtype),
+                                  self._online_threads(weights))
+
+    def _online_threads(self, weights) -> int:
+        """Threads for online training; one unless the map is large enough to pay for them."""
+        return 1
+
+    def batch_epoch(self, weights, data, alpha, sigma, coords, neighbourhood):
+        index, _ = self.bmu_many(weights, data)
+        sums = np.zeros(weights.shape, dtype=np.float64)
+        counts = np.zeros(weights.shape[0], dtype=np.float64)
+        self.kernels.group_sums(data, index, sums, counts, self.n_threads)
+        grid_y = _lattice_y(coords)
+        shape = (weights.shape[0] // grid_y, grid_y) if grid_y else None
+        # The smoothing products are small; multithreaded OpenBLAS would leave its workers
+        # spinning for ~0.1 s afterwards, stealing a core from the next kernel.
+        with single_threaded_blas(self._blas):
+            _smoothing.apply_batch_rule(weights, sums, counts, alpha, sigma, coords,
+                                        neighbourhood, shape)
+
+
+def _lattice_y(coords: np.ndarray) -> int:
+    """``y`` if ``coords`` is the row-major integer lattice ``(k // y, k % y)``, else 0."""
+    n = coords.shape[0]
+    if n == 0:
+        return 0
+    rows = int(coords[-1, 0]) + 1
+    if n % rows:
+        return 0
+    y = n // rows
+    k = np.arange(n)
+    if np.array_equal(coords[:, 0], k // y) and np.array_equal(coords[:, 1], k % y):
+        return y
+    return 0

@@ -1,0 +1,43 @@
+"""The ``numba`` backend: kernels JIT-compiled by Numba, parallel with ``prange``."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numba
+
+from minisam import _numba_kernels
+from minisam.backends.compiled import CompiledBackend
+
+__all__ = ["NumbaBackend"]
+
+
+@contextmanager
+def _numba_threads(n_threads: int):
+    """Run with ``n_threads`` Numba threads (capped at NUMBA_NUM_THREADS), then restore."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+class NumbaBackend(CompiledBackend):
+    """Backend running the Numba kernels. The first call of each kernel and dtype compiles it
+    (or loads it from Numba's on-disk cache)."""
+
+    name = "numba"
+    kernels = _numba_kernels
+
+    def bmu_many(self, weights, data):
+        with _numba_threads(self.n_threads):
+            return super().bmu_many(weights, data)
+
+    def top2_many(self, weights, data):
+        with _numba_threads(self.n_threads):
+            return super().top2_many(weights, data)
+
+    def batch_epoch(self, weights, data, alpha, sigma, coords, neighbourhood):
+        with _numba_threads(self.n_threads):
+            super().batch_epoch(weights, data, alpha, sigma, coords, neighbourhood)

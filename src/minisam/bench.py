@@ -1,0 +1,273 @@
+"""Benchmark minisam's backends on the reference workloads and print the ratios.
+
+    python -m minisam.bench              # every workload (about 2-3 minutes on 2 cores)
+    python -m minisam.bench --quick      # smaller repeat counts, for a smoke test
+
+Each timing is the median of several runs in this process, so ratios compare like with like on
+the same machine at the same moment. Slow baselines (Sam's triple loop, the NumPy backend on the
+large workloads) are timed on a stated fraction of the workload and scaled linearly; the table
+says so. Peak memory of the BMU search is measured in a fresh subprocess per backend, as the
+rise of the process's peak resident set over the data already loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from minisam import kohonen, openmp_enabled, reference
+from minisam._schedules import decay_time_constant, exponential_schedule
+from minisam.backends import available_backends, default_n_threads, make_backend
+
+__all__ = ["main"]
+
+
+def _median_time(run, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _sam_schedule(epochs: int, n_samples: int, sigma0: float, alpha0: float):
+    lam = decay_time_constant(epochs, sigma0)
+    alphas = np.repeat(exponential_schedule(alpha0, epochs, lam), n_samples)
+    sigmas = np.repeat(exponential_schedule(sigma0, epochs, lam), n_samples)
+    return alphas, sigmas
+
+
+class _Table:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, str]] = []
+
+    def add(self, workload: str, backend: str, value: str, note: str = "") -> None:
+        self.rows.append((workload, backend, value, note))
+        print(f"  {backend:<10} {value:>16}  {note}", flush=True)
+
+    def markdown(self) -> str:
+        lines = ["| workload | backend | median | note |", "|---|---|---|---|"]
+        lines += [f"| {w} | {b} | {v} | {n} |" for w, b, v, n in self.rows]
+        return "\n".join(lines)
+
+
+def bench_challenge(table, backends, repeats, quick):
+    """Sam's challenge: 100x100 map, 3-d, 10 colours, 1000 epochs in order, float64."""
+    size, epochs, sam_epochs = 100, 1000, (1 if quick else 5)
+    print(f"challenge: {size}x{size} map, D=3, 10 colours, {epochs} epochs "
+          f"({epochs * 10} updates), float64", flush=True)
+    rng = np.random.default_rng(0)
+    colours = rng.random((10, 3))
+    start_weights = rng.random((size, size, 3))
+    # Sam's loop on a few epochs, scaled: same per-update cost throughout (no skipping).
+    sam = _median_time(lambda: kohonen.train(colours, sam_epochs, size, size,
+                                             initial_weights=start_weights), 1)
+    sam_full = sam * epochs / sam_epochs
+    table.add("challenge", "kohonen.py", f"{sam_full:.1f} s",
+              f"{sam_epochs} epochs timed, x{epochs // sam_epochs}")
+    coords = reference.grid_coordinates(size, size)
+    alphas, sigmas = _sam_schedule(epochs, 10, size / 2, 0.1)
+    order = np.tile(np.arange(10), epochs)
+    flat = start_weights.reshape(-1, 3)
+    results = {}
+    for name, backend in backends.items():
+        backend.train_online(flat.copy(), colours, order[:10], alphas[:10], sigmas[:10],
+                             coords, "gaussian")  # compile / warm up
+        reps = 1 if name == "numpy" else repeats
+        seconds = _median_time(lambda b=backend: b.train_online(
+            flat.copy(), colours, order, alphas, sigmas, coords, "gaussian"), reps)
+        results[name] = seconds
+    for name, seconds in results.items():
+        note = f"{sam_full / seconds:,.0f}x kohonen.py"
+        if name != "numpy" and "numpy" in results:
+            note += f", {results['numpy'] / seconds:,.0f}x numpy"
+        table.add("challenge", name, f"{seconds * 1e3:.1f} ms", note)
+    return {"kohonen": sam_full, **results}
+
+
+def bench_online(table, backends, repeats, quick):
+    """Online training: 40x40 map, D=64, 20,000 random-order updates, float64."""
+    side, dim, steps = 40, 64, 20_000
+    print(f"online: {side}x{side} map, D={dim}, {steps} random-order updates, float64",
+          flush=True)
+    rng = np.random.default_rng(1)
+    data = rng.random((5000, dim))
+    weights = rng.random((side * side, dim))
+    coords = reference.grid_coordinates(side, side)
+    lam = decay_time_constant(steps, side / 2)
+    alphas = exponential_schedule(0.5, steps, lam)
+    sigmas = exponential_schedule(side / 2, steps, lam)
+    order = rng.integers(0, data.shape[0], steps)
+    results = {}
+    for name, backend in backends.items():
+        n = 1000 if name == "numpy" else steps
+        backend.train_online(weights.copy(), data, order[:5], alphas[:5], sigmas[:5], coords,
+                             "gaussian")
+        seconds = _median_time(lambda b=backend, n=n: b.train_online(
+            weights.copy(), data, order[:n], alphas[:n], sigmas[:n], coords, "gaussian"),
+            1 if name == "numpy" else repeats)
+        results[name] = seconds / n
+    for name, per_update in results.items():
+        note = "first 1,000 updates timed" if name == "numpy" else ""
+        if name != "numpy" and "numpy" in results:
+            note = f"{results['numpy'] / per_update:,.0f}x numpy"
+        table.add("online", name, f"{per_update * 1e6:.2f} us/update", note)
+    return results
+
+
+def bench_batch(table, backends, repeats, quick):
+    """One batch epoch: 50x50 map, N=100,000, D=64, float32 and float64."""
+    side, n, dim = 50, 100_000, 64
+    print(f"batch: {side}x{side} map, N={n}, D={dim}, one epoch", flush=True)
+    rng = np.random.default_rng(2)
+    coords = reference.grid_coordinates(side, side)
+    results = {}
+    for dtype in (np.float32, np.float64):
+        data = rng.random((n, dim)).astype(dtype)
+        weights = rng.random((side * side, dim)).astype(dtype)
+        for name, backend in backends.items():
+            rows = n // 20 if name == "numpy" else n
+            backend.batch_epoch(weights.copy(), data[:512], 0.5, 5.0, coords, "gaussian")
+            seconds = _median_time(lambda b=backend, w=weights, x=data[:rows]: b.batch_epoch(
+                w.copy(), x, 0.5, 5.0, coords, "gaussian"),
+                1 if name == "numpy" else repeats) * n / rows
+            results[(np.dtype(dtype).name, name)] = seconds
+            note = f"N={rows} timed, scaled" if rows != n else ""
+            table.add(f"batch {np.dtype(dtype).name}", name, f"{seconds:.3f} s/epoch", note)
+    return results
+
+
+def _matmul_gflops(dtype, repeats) -> float:
+    rng = np.random.default_rng(3)
+    x = rng.random((20_000, 64)).astype(dtype)
+    w = rng.random((2500, 64)).astype(dtype)
+    x @ w.T
+    seconds = _median_time(lambda: x @ w.T, repeats)
+    return 2 * x.shape[0] * w.shape[0] * x.shape[1] / seconds / 1e9
+
+
+def bench_bmu(table, backends, repeats, quick):
+    """BMU search: N=200,000, D=64, K=2,500 (a 50x50 map)."""
+    n, dim, nodes = 200_000, 64, 2500
+    print(f"BMU search: N={n}, D={dim}, K={nodes}", flush=True)
+    rng = np.random.default_rng(4)
+    results = {}
+    for dtype in (np.float32, np.float64):
+        name_t = np.dtype(dtype).name
+        data = rng.random((n, dim)).astype(dtype)
+        weights = rng.random((nodes, dim)).astype(dtype)
+        roofline = _matmul_gflops(dtype, repeats)
+        table.add(f"BMU {name_t}", "matmul", f"{roofline:.1f} GFLOP/s",
+                  "numpy (20000x64)@(64x2500), the roofline")
+        for name, backend in backends.items():
+            rows = n // 20 if name == "numpy" else n
+            backend.bmu_many(weights, data[:256])
+            seconds = _median_time(lambda b=backend, w=weights, x=data[:rows]: b.bmu_many(w, x),
+                                   1 if name == "numpy" else repeats) * n / rows
+            gflops = 2 * n * nodes * dim / seconds / 1e9
+            results[(name_t, name)] = n / seconds
+            note = f"{gflops:.1f} GFLOP/s = {100 * gflops / roofline:.0f}% of matmul"
+            if rows != n:
+                note += f"; N={rows} timed, scaled"
+            table.add(f"BMU {name_t}", name, f"{n / seconds / 1e6:.3f} M samples/s", note)
+    return results
+
+
+_PEAK_SCRIPT = """
+import json, sys, numpy as np
+from minisam.backends import make_backend
+def status(key):
+    for line in open('/proc/self/status'):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+backend = make_backend(sys.argv[1], int(sys.argv[2]))
+rng = np.random.default_rng(5)
+data = rng.random((200_000, 64)).astype(sys.argv[3])
+weights = rng.random((2500, 64)).astype(sys.argv[3])
+backend.bmu_many(weights, data[:64])  # compile and load everything first
+open('/proc/self/clear_refs', 'w').write('5')  # reset the peak resident set
+before = status('VmRSS')
+index, d2 = backend.bmu_many(weights, data)
+print(json.dumps(status('VmHWM') - before))
+"""
+
+
+def bench_peak_memory(table, names, n_threads):
+    """Extra memory of a BMU search over 200,000 x 64 samples, per backend (Linux only)."""
+    if not os.path.exists("/proc/self/clear_refs"):
+        return {}
+    print("BMU search peak memory (N=200,000, D=64, K=2,500), fresh process each", flush=True)
+    results = {}
+    for dtype in ("float32", "float64"):
+        for name in names:
+            if name == "numpy":
+                continue  # the oracle's block size is a fixed 16 MiB budget; not a fast path
+            out = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, name, str(n_threads),
+                                  dtype], capture_output=True, text=True, check=True)
+            extra = json.loads(out.stdout.strip().splitlines()[-1])
+            results[(dtype, name)] = extra
+            table.add(f"BMU peak memory {dtype}", name, f"{extra / 2**20:.1f} MiB",
+                      "outputs (index + distance) included")
+    return results
+
+
+def _first_call_latency(name: str) -> float:
+    script = ("import time, numpy as np; from minisam.backends import make_backend;"
+              f"b = make_backend({name!r}, 1); w = np.random.random((16, 3));"
+              "x = np.random.random((8, 3)); t = time.perf_counter(); b.bmu_many(w, x);"
+              "print(time.perf_counter() - t)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, 1 Sam epoch")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads per backend (default: all available CPUs)")
+    parser.add_argument("--only", nargs="*", default=None,
+                        choices=["challenge", "online", "batch", "bmu", "memory"],
+                        help="run only these workloads")
+    parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
+    args = parser.parse_args(argv)
+    n_threads = args.threads or default_n_threads()
+    names = available_backends()
+    backends = {name: make_backend(name, n_threads) for name in ["numpy", *names]
+                if name in names}
+    repeats = 3 if args.quick else 5
+    print(f"minisam bench: {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs, {n_threads} thread(s), OpenMP={openmp_enabled()}, "
+          f"backends={list(backends)}", flush=True)
+    table = _Table()
+    wanted = set(args.only or ["challenge", "online", "batch", "bmu", "memory"])
+    for name in ("numba",):
+        if name in backends:
+            table.add("first call", name, f"{_first_call_latency(name):.2f} s",
+                      "import + first bmu_many (compile or cache load)")
+    if "challenge" in wanted:
+        bench_challenge(table, backends, repeats, args.quick)
+    if "online" in wanted:
+        bench_online(table, backends, repeats, args.quick)
+    if "batch" in wanted:
+        bench_batch(table, backends, repeats, args.quick)
+    if "bmu" in wanted:
+        bench_bmu(table, backends, repeats, args.quick)
+    if "memory" in wanted:
+        bench_peak_memory(table, list(backends), n_threads)
+    if args.markdown:
+        with open(args.markdown, "w") as handle:
+            handle.write(table.markdown() + "\n")
+
+
+if __name__ == "__main__":
+    main()

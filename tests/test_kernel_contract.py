@@ -1,0 +1,449 @@
+"""The kernel contract of :mod:`minisam.backends.compiled`, checked for every compiled engine.
+
+Each engine (``minisam._cython_kernels`` always, ``minisam._numba_kernels`` when it imports) is
+called directly with the contract's arguments and compared with :mod:`minisam.reference` and
+with brute-force definitions. Bounds used throughout:
+
+* best-matching units: float64 brute force decides; where the gap between the best and the
+  second-best distance is comfortable for the dtype (``conftest.GAP_RTOL``) the index must be
+  exactly the float64 winner, elsewhere the chosen node's distance must be within
+  ``conftest.CHOICE_RTOL`` of the minimum (float32 scores can legitimately pick another node
+  of a near tie). Exact ties (duplicated weight rows) must go to the lowest index.
+* ``group_sums`` is exact: samples are added in increasing order, as ``np.add.at`` does.
+* ``train_online`` in float64 matches :func:`minisam.reference.train_online` to
+  ``rtol=1e-12, atol=1e-13`` (the kernels may evaluate the gaussian as a product of row and
+  column factors and skip changes below ``skip_threshold``); in float32 it matches the float64
+  reference run from the same start to ``atol=3e-5`` over 60 steps on data whose winners are
+  never near ties (relative gap above 2e-4). Results are bitwise identical for 1, 2 and 3 threads.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+from conftest import CHOICE_RTOL, GAP_RTOL, assert_bmu_valid, brute_d2, random_data
+from numpy.testing import assert_allclose, assert_array_equal
+
+from minisam import reference
+from minisam._blas import find_blas, single_threaded_blas
+from minisam.backends.compiled import NEIGHBOURHOOD_CODES, skip_threshold
+from minisam.backends.cython_backend import CythonBackend
+from minisam.backends.numpy_backend import NumpyBackend
+
+DTYPES = [np.float32, np.float64]
+BLAS = find_blas()
+GEMMS = ["own", pytest.param("blas", marks=pytest.mark.skipif(BLAS is None,
+                                                               reason="no CBLAS found"))]
+
+
+@pytest.fixture(scope="module", params=["cython", "numba"])
+def kernels(request):
+    """A kernel module: the Cython one must import; the Numba one is skipped if it does not."""
+    if request.param == "cython":
+        return importlib.import_module("minisam._cython_kernels")
+    try:
+        return importlib.import_module("minisam._numba_kernels")
+    except Exception as exc:  # noqa: BLE001 - any import failure means "not available"
+        pytest.skip(f"minisam._numba_kernels does not import: {exc!r}")
+
+
+# ----------------------------------------------------------------------------- helpers
+def search(kernels, weights, data, *, gemm="own", second=False, chunk=8, n_threads=2):
+    """Call ``bmu_search`` the way the driver does; return ``(index, d2, second)``."""
+    n = data.shape[0]
+    index = np.full(n, -7, dtype=np.int64)
+    d2 = np.full(n, -1.0, dtype=weights.dtype)
+    second_out = np.full(n if second else 0, -7, dtype=np.int64)
+    wnorm = np.einsum("kd,kd->k", weights, weights)
+    if gemm == "own":
+        address, ilp64 = 0, False
+    else:
+        address, ilp64 = BLAS.gemm_address(weights.dtype), BLAS.ilp64
+    with single_threaded_blas(BLAS):
+        kernels.bmu_search(weights, wnorm, data, index, d2, second_out, chunk, n_threads,
+                           address, ilp64)
+    return index, d2, (second_out if second else None)
+
+
+def assert_second_valid(weights, data, index, second):
+    """``second`` is a valid runner-up: not the winner, and (up to rounding) the least distance
+    among the other nodes; exactly the float64 runner-up where that choice is clear-cut."""
+    dtype = np.dtype(weights.dtype)
+    full = brute_d2(weights, data)
+    n, n_nodes = full.shape
+    assert second.dtype == np.int64
+    if n_nodes == 1:
+        assert_array_equal(second, -1)
+        return
+    assert ((second >= 0) & (second < n_nodes)).all()
+    assert (second != index).all()
+    rows = np.arange(n)
+    others = full.copy()
+    others[rows, index] = np.inf
+    least_other = others.min(axis=1)
+    assert (full[rows, second] <= least_other * (1.0 + CHOICE_RTOL[dtype]) + 1e-300).all()
+    ordered = np.sort(full, axis=1)
+    if n_nodes > 2:
+        clear = ((ordered[:, 1] - ordered[:, 0]) > GAP_RTOL[dtype] * ordered[:, 1]) & (
+            (ordered[:, 2] - ordered[:, 1]) > GAP_RTOL[dtype] * ordered[:, 2])
+        _, ref_second = reference.top2_many(weights.astype(np.float64),
+                                            data.astype(np.float64))
+        assert_array_equal(second[clear], ref_second[clear])
+
+
+def run_online(kernels, weights, data, order, alphas, sigmas, coords, neighbourhood, *,
+               lattice, grid_y=1, skip=None, n_threads=1):
+    w = weights.copy()
+    skip_below = skip_threshold(w.dtype) if skip is None else skip
+    kernels.train_online(w, data, np.ascontiguousarray(order, dtype=np.int64),
+                         np.ascontiguousarray(alphas, dtype=np.float64),
+                         np.ascontiguousarray(sigmas, dtype=np.float64),
+                         np.ascontiguousarray(coords, dtype=np.float64), grid_y,
+                         NEIGHBOURHOOD_CODES[neighbourhood], lattice, skip_below, n_threads)
+    return w
+
+
+def schedule(n_steps, sigma0, alpha0=0.5):
+    t = np.arange(n_steps, dtype=np.float64)
+    lam = n_steps / np.log(max(sigma0, 1.5))
+    return alpha0 * np.exp(-t / lam), sigma0 * np.exp(-t / lam)
+
+
+def min_winner_gap(weights, data, order, alphas, sigmas, coords, neighbourhood):
+    """Smallest relative gap between best and second-best distance along the float64
+    reference trajectory (how close the run comes to an ambiguous winner)."""
+    w = weights.astype(np.float64)
+    x = data.astype(np.float64)
+    gap = np.inf
+    for t in range(order.shape[0]):
+        if w.shape[0] > 1:
+            d2 = np.sort(((w - x[order[t]]) ** 2).sum(axis=1))
+            gap = min(gap, (d2[1] - d2[0]) / d2[1])
+        reference.train_online(w, x, order[t:t + 1], alphas[t:t + 1], sigmas[t:t + 1], coords,
+                               neighbourhood)
+    return gap
+
+
+# ----------------------------------------------------------------------------- engine basics
+def test_cython_module_compiled_with_openmp():
+    from minisam import _cython_kernels
+
+    assert _cython_kernels.openmp_enabled() is True
+    assert _cython_kernels.openmp_max_threads() >= 1
+
+
+# ----------------------------------------------------------------------------- bmu_search
+# (n_nodes, n_features, n_samples): one node, D = 1, one sample, rows around the chunk of 8,
+# many samples, more features than a vector holds, nodes not a multiple of the vector width.
+SEARCH_SHAPES = [(1, 3, 10), (1, 1, 1), (7, 3, 25), (5, 1, 60), (6, 4, 1), (9, 2, 7), (9, 2, 8),
+                 (9, 2, 9), (33, 5, 16), (33, 5, 17), (30, 3, 1037), (12, 17, 200),
+                 (257, 64, 130)]
+
+
+@pytest.mark.parametrize("gemm", GEMMS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("n_nodes", "n_features", "n_samples"), SEARCH_SHAPES)
+def test_bmu_search_matches_brute_force(kernels, rng, dtype, gemm, n_nodes, n_features,
+                                        n_samples):
+    weights = random_data(rng, n_nodes, n_features, dtype)
+    data = random_data(rng, n_samples, n_features, dtype)
+    index, d2, _ = search(kernels, weights, data, gemm=gemm)
+    assert_bmu_valid(weights, data, index, d2)
+    index2, d22, second = search(kernels, weights, data, gemm=gemm, second=True)
+    assert_array_equal(index2, index)
+    assert_array_equal(d22, d2)
+    assert_second_valid(weights, data, index, second)
+
+
+@pytest.mark.parametrize("gemm", GEMMS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bmu_search_independent_of_threads_and_chunk(kernels, rng, dtype, gemm):
+    weights = random_data(rng, 70, 6, dtype)
+    data = random_data(rng, 301, 6, dtype)
+    expected = search(kernels, weights, data, gemm=gemm, second=True, chunk=8, n_threads=1)
+    for chunk, n_threads in [(8, 2), (8, 3), (1, 2), (64, 2), (1000, 2)]:
+        got = search(kernels, weights, data, gemm=gemm, second=True, chunk=chunk,
+                     n_threads=n_threads)
+        for a, b in zip(got, expected, strict=True):
+            assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("gemm", GEMMS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bmu_search_exact_ties_go_to_lowest_index(kernels, rng, dtype, gemm):
+    weights = random_data(rng, 40, 5, dtype)
+    copies = [3, 17, 18, 39]  # node 3 duplicated three times, across vector lanes and blocks
+    for k in copies[1:]:
+        weights[k] = weights[3]
+    data = np.concatenate([random_data(rng, 200, 5, dtype), weights[[3, 3]]])
+    index, d2, second = search(kernels, weights, data, gemm=gemm, second=True)
+    assert_bmu_valid(weights, data, index, d2)
+    assert not np.isin(index, copies[1:]).any()  # a duplicate never beats node 3
+    assert_array_equal(index[-2:], 3)
+    assert_array_equal(d2[-2:], 0)
+    assert_array_equal(second[-2:], 17)  # the runner-up of an exact tie: next lowest index
+    winners = index == 3
+    assert_array_equal(second[winners], 17)
+    # The winner's duplicates tie with it, so where another node wins, its runner-up
+    # can only be node 3 among the copies.
+    assert not np.isin(second[~winners], copies[1:]).any()
+
+
+@pytest.mark.parametrize("gemm", GEMMS)
+def test_bmu_search_all_nodes_equal(kernels, rng, gemm):
+    weights = np.repeat(random_data(rng, 1, 4), 21, axis=0)
+    data = random_data(rng, 30, 4)
+    index, _, second = search(kernels, weights, data, gemm=gemm, second=True)
+    assert_array_equal(index, 0)
+    assert_array_equal(second, 1)
+
+
+# ----------------------------------------------------------------------------- group_sums
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("n_samples", "n_features", "n_nodes"),
+                         [(1, 1, 1), (0, 3, 4), (50, 3, 7), (5000, 8, 37), (3000, 17, 500)])
+def test_group_sums_exact_and_thread_independent(kernels, rng, dtype, n_samples, n_features,
+                                                 n_nodes):
+    data = random_data(rng, n_samples, n_features, dtype) * 100 - 50
+    index = rng.integers(0, max(1, n_nodes // 2), size=n_samples) * 2  # every other node empty
+    index = np.minimum(index, n_nodes - 1).astype(np.int64)
+    expected_sums = np.zeros((n_nodes, n_features))
+    np.add.at(expected_sums, index, data.astype(np.float64))
+    expected_counts = np.bincount(index, minlength=n_nodes).astype(np.float64)
+    for n_threads in (1, 2, 3):
+        sums = np.zeros((n_nodes, n_features))
+        counts = np.zeros(n_nodes)
+        kernels.group_sums(data, index, sums, counts, n_threads)
+        assert_array_equal(sums, expected_sums)  # same additions in the same order
+        assert_array_equal(counts, expected_counts)
+
+
+# ----------------------------------------------------------------------------- train_online
+GRIDS = [(1, 1), (1, 7), (7, 1), (5, 6), (9, 12)]
+
+
+@pytest.mark.parametrize("neighbourhood", ["gaussian", "bubble"])
+@pytest.mark.parametrize(("x", "y"), GRIDS)
+@pytest.mark.parametrize("n_features", [1, 3, 11])
+def test_train_online_float64_matches_reference(kernels, rng, neighbourhood, x, y, n_features):
+    coords = reference.grid_coordinates(x, y)
+    weights = random_data(rng, x * y, n_features)
+    data = random_data(rng, 40, n_features)
+    order = rng.integers(0, 40, size=150)
+    alphas, sigmas = schedule(150, max(x, y) / 2 + 1)
+    expected = weights.copy()
+    reference.train_online(expected, data, order, alphas, sigmas, coords, neighbourhood)
+    results = []
+    for skip in (None, 0.0):
+        for n_threads in (1, 2, 3):
+            got = run_online(kernels, weights, data, order, alphas, sigmas, coords,
+                             neighbourhood, lattice=True, grid_y=y, skip=skip,
+                             n_threads=n_threads)
+            assert_allclose(got, expected, rtol=1e-12, atol=1e-13)
+            results.append(got)
+        for got in results[-2:]:
+            assert_array_equal(got, results[-3])  # identical for any thread count
+
+
+def _non_lattice_coords(rng, x, y, how):
+    coords = reference.grid_coordinates(x, y)
+    if how == "shuffled":
+        return coords[rng.permutation(x * y)]
+    if how == "scaled":
+        return coords * 0.75 + np.array([0.3, -2.1])
+    if how == "hexagonal":
+        return np.column_stack([coords[:, 0] * np.sqrt(3) / 2,
+                                coords[:, 1] + 0.5 * (coords[:, 0] % 2)])
+    return coords  # the lattice itself, passed as plain coordinates
+
+
+@pytest.mark.parametrize("neighbourhood", ["gaussian", "bubble"])
+@pytest.mark.parametrize("how", ["shuffled", "scaled", "hexagonal", "lattice"])
+@pytest.mark.parametrize(("x", "y"), [(1, 1), (3, 1), (11, 13)])
+def test_train_online_float64_arbitrary_coords(kernels, rng, neighbourhood, how, x, y):
+    coords = _non_lattice_coords(rng, x, y, how)
+    weights = random_data(rng, x * y, 4)
+    data = random_data(rng, 30, 4)
+    order = rng.integers(0, 30, size=120)
+    alphas, sigmas = schedule(120, max(x, y) / 2 + 1)
+    expected = weights.copy()
+    reference.train_online(expected, data, order, alphas, sigmas, coords, neighbourhood)
+    runs = [run_online(kernels, weights, data, order, alphas, sigmas, coords, neighbourhood,
+                       lattice=False, skip=skip, n_threads=n_threads)
+            for skip in (None, 0.0) for n_threads in (1, 2)]
+    for got in runs:
+        assert_allclose(got, expected, rtol=1e-12, atol=1e-13)
+    assert_array_equal(runs[1], runs[0])
+    assert_array_equal(runs[3], runs[2])
+
+
+@pytest.mark.parametrize("neighbourhood", ["gaussian", "bubble"])
+@pytest.mark.parametrize(("x", "y", "n_features", "lattice"),
+                         [(1, 7, 3, True), (7, 1, 2, True), (6, 10, 3, True), (5, 7, 20, True),
+                          (6, 10, 3, False)])
+def test_train_online_float32(kernels, rng, neighbourhood, x, y, n_features, lattice):
+    coords = reference.grid_coordinates(x, y)
+    if not lattice:
+        coords = coords * 0.9
+    n_steps = 60
+    for _attempt in range(20):  # draw a run whose winners are never near ties in float64
+        weights = random_data(rng, x * y, n_features, np.float32)
+        data = random_data(rng, 25, n_features, np.float32)
+        order = rng.integers(0, 25, size=n_steps)
+        alphas, sigmas = schedule(n_steps, max(x, y) / 2 + 1)
+        if min_winner_gap(weights, data, order, alphas, sigmas, coords, neighbourhood) > 2e-4:
+            break
+    else:
+        pytest.fail("could not draw test data without near ties")
+    expected = weights.astype(np.float64)
+    reference.train_online(expected, data.astype(np.float64), order, alphas, sigmas, coords,
+                           neighbourhood)
+    runs = [run_online(kernels, weights, data, order, alphas, sigmas, coords, neighbourhood,
+                       lattice=lattice, grid_y=y, n_threads=n_threads) for n_threads in (1, 2)]
+    for got in runs:
+        assert got.dtype == np.float32
+        assert_allclose(got, expected, rtol=0, atol=3e-5)
+    assert_array_equal(runs[1], runs[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_train_online_larger_map_thread_independent(kernels, rng, dtype):
+    """A map with many rows and padded blocks, every schedule regime, 1 vs 2 vs 3 threads."""
+    x, y, n_features = 23, 21, 5
+    coords = reference.grid_coordinates(x, y)
+    weights = random_data(rng, x * y, n_features, dtype)
+    data = random_data(rng, 50, n_features, dtype)
+    order = rng.integers(0, 50, size=400)
+    alphas, sigmas = schedule(400, 12.0)
+    for neighbourhood in ("gaussian", "bubble"):
+        runs = [run_online(kernels, weights, data, order, alphas, sigmas, coords, neighbourhood,
+                           lattice=True, grid_y=y, n_threads=n) for n in (1, 2, 3)]
+        assert_array_equal(runs[1], runs[0])
+        assert_array_equal(runs[2], runs[0])
+        if dtype == np.float64:
+            expected = weights.copy()
+            reference.train_online(expected, data, order, alphas, sigmas, coords, neighbourhood)
+            assert_allclose(runs[0], expected, rtol=1e-12, atol=1e-13)
+
+
+def test_train_online_no_steps_and_tiny_influence(kernels, rng):
+    coords = reference.grid_coordinates(4, 5)
+    weights = random_data(rng, 20, 3)
+    data = random_data(rng, 6, 3)
+    empty = np.empty(0)
+    got = run_online(kernels, weights, data, np.empty(0, np.int64), empty, empty, coords,
+                     "gaussian", lattice=True, grid_y=5)
+    assert_array_equal(got, weights)
+    # Learning rate below the skip threshold: nothing may change.
+    order = np.arange(6)
+    got = run_online(kernels, weights, data, order, np.full(6, 1e-18), np.full(6, 2.0), coords,
+                     "gaussian", lattice=True, grid_y=5)
+    assert_array_equal(got, weights)
+
+
+def test_train_online_exact_tie_winner_is_lowest_index(kernels, rng):
+    """Nodes with identical weights tie exactly: the lowest index wins and alone moves."""
+    x, y = 6, 6
+    coords = reference.grid_coordinates(x, y)
+    weights = random_data(rng, x * y, 3)
+    copies = [7, 20, 35]  # far apart on the grid and in different rows and vector lanes
+    weights[copies] = weights[7]
+    data = weights[[7]] + 0.01
+    others = np.delete(np.arange(x * y), copies)
+    assert ((weights[others] - data) ** 2).sum(axis=1).min() > 4 * 3e-4  # the tie is the best
+    order = np.zeros(3, dtype=np.int64)
+    alphas, sigmas = np.full(3, 0.5), np.full(3, 0.7)  # bubble of radius 0.7: the winner only
+    expected = weights.copy()
+    reference.train_online(expected, data, order, alphas, sigmas, coords, "bubble")
+    for n_threads in (1, 2):
+        got = run_online(kernels, weights, data, order, alphas, sigmas, coords, "bubble",
+                         lattice=True, grid_y=y, n_threads=n_threads)
+        assert_allclose(got, expected, rtol=1e-15, atol=0)
+        assert_array_equal(got[copies[1:]], weights[copies[1:]])
+        assert not np.array_equal(got[7], weights[7])
+
+
+# ----------------------------------------------------------------------------- Cython only
+def test_cython_kernels_refuse_out_of_bounds_arguments(rng):
+    """Not part of the contract (kernels trust the driver), but the Cython kernels check what
+    would otherwise make them read or write out of bounds."""
+    from minisam import _cython_kernels as ck
+
+    weights = random_data(rng, 5, 3)
+    with pytest.raises(ValueError):
+        search(ck, weights, random_data(rng, 4, 2))
+    with pytest.raises(IndexError):
+        ck.group_sums(random_data(rng, 3, 3), np.array([0, 5, 1]), np.zeros((5, 3)),
+                      np.zeros(5), 1)
+    coords = reference.grid_coordinates(5, 1)
+    with pytest.raises(IndexError):
+        run_online(ck, weights, random_data(rng, 2, 3), np.array([0, 2]), np.ones(2),
+                   np.ones(2), coords, "gaussian", lattice=True, grid_y=1)
+    with pytest.raises(ValueError):
+        run_online(ck, weights, random_data(rng, 2, 3), np.array([0, 1]), np.ones(2),
+                   np.ones(2), coords, "gaussian", lattice=True, grid_y=2)
+
+
+# ----------------------------------------------------------------------------- CythonBackend
+@pytest.mark.parametrize("use_blas", [False, pytest.param(True, marks=pytest.mark.skipif(
+    BLAS is None, reason="no CBLAS found"))])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cython_backend_queries_match_numpy_backend(rng, dtype, use_blas):
+    weights = random_data(rng, 48, 5, dtype)
+    data = random_data(rng, 333, 5, dtype)
+    backend = CythonBackend(n_threads=2)
+    backend.use_blas = use_blas
+    assert (backend._gemm(weights.dtype)[0] != 0) == use_blas
+    index, d2 = backend.bmu_many(weights, data)
+    assert_bmu_valid(weights, data, index, d2)
+    ref_index, ref_d2 = NumpyBackend().bmu_many(weights, data)
+    full = brute_d2(weights, data)
+    ordered = np.sort(full, axis=1)
+    clear = (ordered[:, 1] - ordered[:, 0]) > GAP_RTOL[np.dtype(dtype)] * ordered[:, 1]
+    assert_array_equal(index[clear], ref_index[clear])
+    assert_allclose(d2, ref_d2, rtol=10 * CHOICE_RTOL[np.dtype(dtype)])
+    first, second = backend.top2_many(weights, data)
+    assert_array_equal(first, index)
+    assert_second_valid(weights, data, first, second)
+
+
+@pytest.mark.parametrize("neighbourhood", ["gaussian", "bubble"])
+def test_cython_backend_training_matches_numpy_backend(rng, neighbourhood):
+    x, y, n_features = 8, 9, 4
+    coords = reference.grid_coordinates(x, y)
+    weights = random_data(rng, x * y, n_features)
+    data = random_data(rng, 200, n_features)
+    order = rng.integers(0, 200, size=300)
+    alphas, sigmas = schedule(300, 4.5)
+    expected = weights.copy()
+    NumpyBackend().train_online(expected, data, order, alphas, sigmas, coords, neighbourhood)
+    got = weights.copy()
+    CythonBackend(n_threads=2).train_online(got, data, order, alphas, sigmas, coords,
+                                            neighbourhood)
+    assert_allclose(got, expected, rtol=1e-12, atol=1e-13)
+    # Forcing the threaded path changes nothing.
+    threaded = CythonBackend(n_threads=2)
+    threaded.online_parallel_min_size = 0
+    assert threaded._online_threads(weights) == 2
+    assert CythonBackend(n_threads=1)._online_threads(weights) == 1
+    forced = weights.copy()
+    threaded.train_online(forced, data, order, alphas, sigmas, coords, neighbourhood)
+    assert_array_equal(forced, got)
+
+    expected = weights.copy()
+    got = weights.copy()
+    for alpha, sigma in [(0.5, 3.0), (0.3, 1.5), (0.1, 0.8)]:
+        NumpyBackend().batch_epoch(expected, data, alpha, sigma, coords, neighbourhood)
+        CythonBackend(n_threads=2).batch_epoch(got, data, alpha, sigma, coords, neighbourhood)
+    assert_allclose(got, expected, rtol=1e-12, atol=1e-13)
+
+
+def test_cython_backend_thread_threshold():
+    backend = CythonBackend(n_threads=2)
+    small = np.zeros((4, 3))
+    big = np.zeros((backend.online_parallel_min_size, 1))
+    assert backend._online_threads(small) == 1
+    assert backend._online_threads(big) == 2
+    assert CythonBackend(n_threads=1)._online_threads(big) == 1
