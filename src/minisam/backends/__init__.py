@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 
-from minisam.backends.auto import AutoBackend
+from minisam.backends.auto import PREFERENCES, AutoBackend
 from minisam.backends.base import Backend
-from minisam.backends.numpy_backend import NumpyBackend
 
 __all__ = ["BACKEND_NAMES", "AutoBackend", "Backend", "available_backends", "default_n_threads",
            "make_backend"]
@@ -19,27 +20,34 @@ __all__ = ["BACKEND_NAMES", "AutoBackend", "Backend", "available_backends", "def
 BACKEND_NAMES = ("auto", "numpy", "cython", "numba")
 
 
-def _backend_classes() -> dict[str, type[Backend]]:
-    classes: dict[str, type[Backend]] = {"numpy": NumpyBackend}
-    try:
-        from minisam.backends.cython_backend import CythonBackend
-    except ImportError:  # the compiled module is missing (broken build): NumPy still works
-        pass
-    else:
-        classes["cython"] = CythonBackend
-    try:
-        from minisam.backends.numba_backend import NumbaBackend
-    except ImportError:
-        pass
-    else:
-        classes["numba"] = NumbaBackend
-    return classes
+# Engine modules are imported only when an engine is asked for: importing Numba costs
+# ~0.7 s, which a process that only uses the Cython or NumPy engine should not pay.
+_ENGINES = {
+    "cython": ("minisam.backends.cython_backend", "CythonBackend"),
+    "numba": ("minisam.backends.numba_backend", "NumbaBackend"),
+    "numpy": ("minisam.backends.numpy_backend", "NumpyBackend"),
+}
+#: Speed order (see :mod:`minisam.backends.auto` for the per-operation preferences).
+_FASTEST_FIRST = ("cython", "numba", "numpy")
+
+
+def _is_installed(name: str) -> bool:
+    """Whether engine ``name`` can run here, without importing heavy dependencies."""
+    if name == "cython":
+        return importlib.util.find_spec("minisam._cython_kernels") is not None
+    if name == "numba":
+        return importlib.util.find_spec("numba") is not None
+    return True
+
+
+def _engine_class(name: str) -> type[Backend]:
+    module_name, class_name = _ENGINES[name]
+    return getattr(importlib.import_module(module_name), class_name)
 
 
 def available_backends() -> list[str]:
-    """Names of the backends usable in this installation, fastest first."""
-    classes = _backend_classes()
-    return [name for name in ("cython", "numba", "numpy") if name in classes]
+    """Names of the engines usable in this installation, fastest first."""
+    return [name for name in _FASTEST_FIRST if _is_installed(name)]
 
 
 def default_n_threads() -> int:
@@ -66,12 +74,14 @@ def make_backend(name: str, n_threads: int | None = None) -> Backend:
     ``"auto"`` builds an :class:`~minisam.backends.auto.AutoBackend` that sends each operation
     to the engine measured fastest for it among those available.
     """
-    classes = _backend_classes()
     n_threads = default_n_threads() if n_threads is None else n_threads
+    available = available_backends()
     if name == "auto":
-        return AutoBackend({engine: cls(n_threads) for engine, cls in classes.items()},
+        needed = {next(engine for engine in PREFERENCES[op] if engine in available)
+                  for op in PREFERENCES}
+        return AutoBackend({engine: _engine_class(engine)(n_threads) for engine in needed},
                            n_threads)
-    if name not in classes:
+    if name not in available:
         raise ValueError(f"backend {name!r} is not available in this installation; "
-                         f"available: {available_backends()}")
-    return classes[name](n_threads)
+                         f"available: {available}")
+    return _engine_class(name)(n_threads)

@@ -1,0 +1,82 @@
+"""Batch training: one epoch on a 50x50 map, N=100,000, D=64, float32 and float64
+(``batch_epoch`` with alpha = 0.5, sigma = 5, gaussian)."""
+
+from __future__ import annotations
+
+from . import common
+
+
+class BatchEpoch:
+    """Time of one batch epoch over N=100,000 samples (compiled backends)."""
+
+    params = (common.COMPILED_BACKENDS, common.DTYPES)
+    param_names = ["backend", "dtype"]
+    number = 1
+    repeat = (3, 10, 30.0)
+    warmup_time = 0
+    timeout = 300
+    n_samples = common.BATCH_N
+
+    def setup(self, backend, dtype):
+        self.backend = common.get_backend(backend, "batch_epoch")
+        self.work = common.batch(dtype, self.n_samples)
+        self.work.batch_epoch(self.backend, rows=512)  # compile / warm up
+
+    def time_epoch(self, backend, dtype):
+        self.work.batch_epoch(self.backend)
+
+
+class BatchEpochReduced(BatchEpoch):
+    """One batch epoch over the first N/20 = 5,000 samples, every backend."""
+
+    params = (common.BACKENDS, common.DTYPES)
+    n_samples = common.BATCH_N_REDUCED
+
+
+class BatchSpeedup:
+    """Speed-up over the NumPy backend on an epoch over the first 2,000 samples, both timed in
+    this process in interleaved rounds (median of 3)."""
+
+    params = (common.COMPILED_BACKENDS, common.DTYPES)
+    param_names = ["backend", "dtype"]
+    unit = "ratio"
+    timeout = 300
+
+    def setup(self, backend, dtype):
+        self.backend = common.get_backend(backend, "batch_epoch")
+        self.numpy_backend = common.get_backend("numpy", "batch_epoch")
+        self.work = common.batch(dtype, common.SPEEDUP_N)
+        self.work.batch_epoch(self.backend, rows=512)  # compile / warm up
+
+    def track_speedup_vs_numpy(self, backend, dtype):
+        medians = common.interleaved_medians({
+            "numpy": lambda: self.work.batch_epoch(self.numpy_backend),
+            "backend": lambda: self.work.batch_epoch(self.backend)})
+        return medians["numpy"] / medians["backend"]
+
+
+class BatchEpochMemory:
+    """Memory of one batch epoch over N=100,000 samples (compiled backends).
+
+    ``peakmem_epoch``: peak resident set of the whole benchmark process (interpreter, libraries
+    and the 25-51 MB of data included). ``track_extra_bytes``: rise of the peak resident set
+    during the epoch above what was resident before it (Linux only): the kernels' own buffers.
+    """
+
+    params = (common.COMPILED_BACKENDS, common.DTYPES)
+    param_names = ["backend", "dtype"]
+    unit = "bytes"
+    timeout = 300
+
+    def setup(self, backend, dtype):
+        self.backend = common.get_backend(backend, "batch_epoch")
+        self.work = common.batch(dtype, common.BATCH_N)
+        self.weights = self.work.weights.copy()
+        self.work.batch_epoch(self.backend, rows=512)  # compile / warm up
+
+    def peakmem_epoch(self, backend, dtype):
+        self.work.batch_epoch(self.backend, weights=self.weights)
+
+    def track_extra_bytes(self, backend, dtype):
+        return common.extra_peak_bytes(
+            lambda: self.work.batch_epoch(self.backend, weights=self.weights))

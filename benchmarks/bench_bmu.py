@@ -1,0 +1,84 @@
+"""Best-matching-unit search: N=200,000 samples, D=64, K=2,500 nodes, float32 and float64
+(``bmu_many``)."""
+
+from __future__ import annotations
+
+from . import common
+
+
+class BMUSearch:
+    """Time of ``bmu_many`` over N=200,000 samples (compiled backends)."""
+
+    params = (common.COMPILED_BACKENDS, common.DTYPES)
+    param_names = ["backend", "dtype"]
+    number = 1
+    repeat = (3, 10, 30.0)
+    warmup_time = 0
+    timeout = 300
+    n_samples = common.BMU_N
+
+    def setup(self, backend, dtype):
+        self.backend = common.get_backend(backend, "bmu_many")
+        self.work = common.bmu(dtype, self.n_samples)
+        self.backend.bmu_many(self.work.weights, self.work.data[:256])  # compile / warm up
+
+    def time_bmu_many(self, backend, dtype):
+        self.backend.bmu_many(self.work.weights, self.work.data)
+
+
+class BMUSearchReduced(BMUSearch):
+    """``bmu_many`` over the first N/20 = 10,000 samples, every backend."""
+
+    params = (common.BACKENDS, common.DTYPES)
+    n_samples = common.BMU_N_REDUCED
+
+
+class BMUSpeedup:
+    """Speed-up over the NumPy backend on 2,000 samples, both timed in this process in
+    interleaved rounds (median of 3)."""
+
+    params = (common.COMPILED_BACKENDS, common.DTYPES)
+    param_names = ["backend", "dtype"]
+    unit = "ratio"
+    timeout = 300
+
+    def setup(self, backend, dtype):
+        self.backend = common.get_backend(backend, "bmu_many")
+        self.numpy_backend = common.get_backend("numpy", "bmu_many")
+        self.work = common.bmu(dtype, common.SPEEDUP_N)
+        self.backend.bmu_many(self.work.weights, self.work.data[:256])  # compile / warm up
+
+    def track_speedup_vs_numpy(self, backend, dtype):
+        w, x = self.work.weights, self.work.data
+        medians = common.interleaved_medians({
+            "numpy": lambda: self.numpy_backend.bmu_many(w, x),
+            "backend": lambda: self.backend.bmu_many(w, x)})
+        return medians["numpy"] / medians["backend"]
+
+
+class BMUSearchMemory:
+    """Memory of ``bmu_many`` over N=200,000 samples (compiled backends).
+
+    ``peakmem_bmu_many``: peak resident set of the whole benchmark process (interpreter,
+    libraries and the 51-102 MB of data included). ``track_extra_bytes``: rise of the peak
+    resident set during the search above what was resident before it (Linux only): the
+    outputs (index and distance, 2.4-3.2 MB) plus the kernels' buffers (an N x K distance
+    matrix would add 2-4 GB).
+    """
+
+    params = (common.COMPILED_BACKENDS, common.DTYPES)
+    param_names = ["backend", "dtype"]
+    unit = "bytes"
+    timeout = 300
+
+    def setup(self, backend, dtype):
+        self.backend = common.get_backend(backend, "bmu_many")
+        self.work = common.bmu(dtype, common.BMU_N)
+        self.backend.bmu_many(self.work.weights, self.work.data[:256])  # compile / warm up
+
+    def peakmem_bmu_many(self, backend, dtype):
+        self.backend.bmu_many(self.work.weights, self.work.data)
+
+    def track_extra_bytes(self, backend, dtype):
+        return common.extra_peak_bytes(
+            lambda: self.backend.bmu_many(self.work.weights, self.work.data))

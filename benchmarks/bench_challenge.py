@@ -1,0 +1,133 @@
+"""Sam's challenge (100x100 colour map, 1000 epochs in order) and Sam's original trainer.
+
+The challenge is ``backend.train_online`` with Sam's schedule: sigma0 = 50, alpha0 = 0.1,
+lam = epochs / ln(sigma0), each epoch's values repeated for its 10 samples, float64.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from . import common
+
+
+def _kohonen():
+    try:
+        from minisam import kohonen
+    except ImportError:
+        common.skip("minisam.kohonen is not available at this commit")
+    return kohonen
+
+
+def _kohonen_runner(colours, epochs, size, start):
+    """A callable running Sam's ``kohonen.train`` from ``start`` (``(size * size, 3)``)."""
+    kohonen = _kohonen()
+    start = start.reshape(size, size, 3)
+    if "initial_weights" in inspect.signature(kohonen.train).parameters:
+        return lambda: kohonen.train(colours, epochs, size, size, initial_weights=start)
+
+    def run():  # no seam at this commit: seed the legacy global RNG it draws from
+        np.random.seed(0)  # noqa: NPY002 - Sam's trainer uses the legacy global RNG
+        return kohonen.train(colours, epochs, size, size)
+
+    return run
+
+
+class Challenge:
+    """The full challenge: 1000 epochs, 10,000 updates (compiled backends)."""
+
+    params = [common.COMPILED_BACKENDS]
+    param_names = ["backend"]
+    number = 1
+    repeat = (3, 10, 30.0)
+    warmup_time = 0
+    timeout = 300
+    epochs = common.CHALLENGE_EPOCHS
+
+    def setup(self, backend):
+        self.backend = common.get_backend(backend, "train_online")
+        self.work = common.challenge(self.epochs)
+        self.work.train_online(self.backend, common.CHALLENGE_COLOURS)  # compile / warm up
+
+    def time_train(self, backend):
+        self.work.train_online(self.backend)
+
+
+class ChallengeReduced(Challenge):
+    """The reduced challenge: the same schedule over 100 epochs, 1,000 updates (every backend,
+    the NumPy reference included)."""
+
+    params = [common.BACKENDS]
+    epochs = common.CHALLENGE_EPOCHS_REDUCED
+
+
+class Kohonen:
+    """Sam's triple loop (``minisam.kohonen.train``) on reduced challenges: his small demo
+    (10x10 map, 100 epochs) and one epoch of the 100x100 challenge (10 updates). Its cost per
+    update is constant, so the full challenge takes 1000 times the second."""
+
+    params = [["10x10-100epochs", "100x100-1epoch"]]
+    param_names = ["workload"]
+    number = 1
+    repeat = (2, 5, 20.0)
+    warmup_time = 0
+    timeout = 300
+
+    def setup(self, workload):
+        size, epochs = {"10x10-100epochs": (10, 100), "100x100-1epoch": (100, 1)}[workload]
+        rng = np.random.default_rng(0)
+        colours = rng.random((common.CHALLENGE_COLOURS, 3))
+        self.run = _kohonen_runner(colours, epochs, size, rng.random((size * size, 3)))
+
+    def time_train(self, workload):
+        self.run()
+
+
+class ChallengeSpeedup:
+    """Speed-ups of the compiled backends on the full challenge (1000 epochs), timed in this
+    process in interleaved rounds (median of 3). Sam's ``kohonen.py`` is timed on 1 epoch and
+    the NumPy backend on 100 epochs, each scaled to 1000 (their cost per update is constant)."""
+
+    params = [common.COMPILED_BACKENDS]
+    param_names = ["backend"]
+    unit = "ratio"
+    timeout = 300
+    epochs = common.CHALLENGE_EPOCHS
+
+    def setup(self, backend="numpy"):
+        self.backend = common.get_backend(backend, "train_online")
+        self.work = common.challenge(self.epochs)
+        self.work.train_online(self.backend, common.CHALLENGE_COLOURS)  # compile / warm up
+        one_epoch = common.challenge(1)
+        self.kohonen = _kohonen_runner(one_epoch.data, 1, common.CHALLENGE_SIZE,
+                                       one_epoch.weights)
+        self.numpy_backend = common.get_backend("numpy", "train_online")
+        self.reduced = common.challenge(common.CHALLENGE_EPOCHS_REDUCED)
+
+    def _full_seconds(self, seconds, epochs):
+        return seconds * common.CHALLENGE_EPOCHS / epochs
+
+    def track_speedup_vs_kohonen(self, backend="numpy"):
+        medians = common.interleaved_medians({
+            "kohonen": self.kohonen, "backend": lambda: self.work.train_online(self.backend)})
+        return (self._full_seconds(medians["kohonen"], 1)
+                / self._full_seconds(medians["backend"], self.epochs))
+
+    def track_speedup_vs_numpy(self, backend):
+        medians = common.interleaved_medians({
+            "numpy": lambda: self.reduced.train_online(self.numpy_backend),
+            "backend": lambda: self.work.train_online(self.backend)})
+        return (self._full_seconds(medians["numpy"], common.CHALLENGE_EPOCHS_REDUCED)
+                / self._full_seconds(medians["backend"], self.epochs))
+
+
+class NumpyChallengeSpeedup(ChallengeSpeedup):
+    """The NumPy backend's (the notebook's vectorisation) speed-up over Sam's ``kohonen.py`` on
+    the challenge: 100 epochs against 1 epoch, both scaled to 1000 (see ChallengeSpeedup)."""
+
+    params = []
+    param_names = []
+    epochs = common.CHALLENGE_EPOCHS_REDUCED
+    track_speedup_vs_numpy = None

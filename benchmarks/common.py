@@ -1,0 +1,300 @@
+"""Workloads and helpers shared by minisam's asv benchmarks.
+
+Everything here is plain NumPy (no kernel runs at import). minisam is imported lazily, and
+every use of an API that older commits lack is guarded: a benchmark whose backend or operation
+does not exist at the commit under test raises ``NotImplementedError`` in ``setup``, which asv
+records as skipped (``n/a``) instead of failed.
+
+Thread count: ``MINISAM_NUM_THREADS`` (the asv matrix variable, see ``asv.conf.json``) if set,
+else every CPU the process may use. It is passed explicitly to ``make_backend`` and to
+``MiniSam(n_jobs=...)``, so commits whose default ignores the variable honour it too.
+
+The workloads are those of ``python -m minisam.bench`` (README "Performance"):
+
+* challenge: Sam's 100x100 map, D=3, 10 colours, 1000 epochs in order (10,000 updates),
+  float64, Sam's schedule (sigma0=50, alpha0=0.1, lam = epochs / ln sigma0);
+* online: 40x40 map, D=64, 20,000 random-order updates, float64;
+* batch: one epoch on a 50x50 map, N=100,000, D=64, float32 and float64;
+* BMU search: N=200,000, D=64, K=2,500 nodes, float32 and float64.
+
+The NumPy backend (the reference oracle, exact but slow by design) runs only reduced versions
+of each workload (the ``*Reduced`` benchmarks, which the compiled backends run too): the
+100-epoch challenge, the first 2,000 online steps, and N/20 samples for batch and BMU search.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+import os
+import statistics
+import time
+
+import numpy as np
+
+#: Backends the benchmarks are parametrised over (``auto`` only routes to one of these).
+BACKENDS = ["numpy", "numba", "cython"]
+#: Compiled backends only (speed-up ratios against the NumPy backend).
+COMPILED_BACKENDS = ["numba", "cython"]
+DTYPES = ["float32", "float64"]
+
+CHALLENGE_SIZE = 100
+CHALLENGE_COLOURS = 10
+CHALLENGE_EPOCHS = 1000
+#: The reduced challenge: the same schedule shape over 100 epochs (1,000 updates).
+CHALLENGE_EPOCHS_REDUCED = 100
+
+ONLINE_SIDE = 40
+ONLINE_DIM = 64
+ONLINE_SAMPLES = 5000
+ONLINE_STEPS = 20_000
+#: The reduced online workload: the first 2,000 steps of the 20,000-step schedule.
+ONLINE_STEPS_REDUCED = 2000
+
+BATCH_SIDE = 50
+BATCH_DIM = 64
+BATCH_N = 100_000
+BATCH_N_REDUCED = 5_000
+#: Samples of the batch and BMU speed-up ratios (both engines run them; the reference is slow).
+SPEEDUP_N = 2_000
+BATCH_ALPHA = 0.5
+BATCH_SIGMA = 5.0
+
+BMU_NODES = 2500
+BMU_DIM = 64
+BMU_N = 200_000
+BMU_N_REDUCED = 10_000
+
+
+def skip(reason: str):
+    """Mark the current benchmark (parameter combination) as skipped."""
+    raise NotImplementedError(reason)
+
+
+def n_threads() -> int:
+    """Threads the benchmarks give minisam: ``$MINISAM_NUM_THREADS``, else all usable CPUs."""
+    value = os.environ.get("MINISAM_NUM_THREADS", "").strip()
+    if value:
+        count = int(value)
+        if count < 1:
+            raise ValueError(f"MINISAM_NUM_THREADS must be a positive integer, got {value!r}")
+        return count
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+#: Module and class of each backend (the same classes ``make_backend`` instantiates).
+_BACKEND_CLASSES = {
+    "numpy": ("minisam.backends.numpy_backend", "NumpyBackend"),
+    "cython": ("minisam.backends.cython_backend", "CythonBackend"),
+    "numba": ("minisam.backends.numba_backend", "NumbaBackend"),
+}
+
+
+def _backend_class(name: str):
+    """The backend class ``name``, or ``None`` where it does not exist at this commit.
+
+    Imported directly rather than through ``make_backend``/``available_backends``, which
+    import every engine: a NumPy or Cython benchmark process then does not pay for importing
+    Numba (about 0.8 s of start-up per process here).
+    """
+    module_name, class_name = _BACKEND_CLASSES[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    return getattr(module, class_name, None)
+
+
+def get_backend(name: str, *operations: str):
+    """A ``name`` backend with ``n_threads()`` threads, or skip the benchmark.
+
+    Skips when the backend does not exist at this commit, or when it lacks one of
+    ``operations`` or only inherits it from the NumPy reference (the first commit's Cython
+    backend compiled ``bmu_many`` only and ran everything else on the NumPy code, which the
+    ``numpy`` parameter already measures).
+    """
+    cls = _backend_class(name)
+    if cls is None:
+        skip(f"backend {name!r} is not available at this commit")
+    reference_class = _backend_class("numpy")
+    for operation in operations:
+        method = getattr(cls, operation, None)
+        if method is None or getattr(method, "__isabstractmethod__", False):
+            skip(f"backend {name!r} has no {operation} at this commit")
+        if name != "numpy" and reference_class is not None and (
+                method is getattr(reference_class, operation, None)):
+            skip(f"backend {name!r} runs {operation} on the NumPy reference at this commit")
+    return cls(n_threads())
+
+
+def make_som(x: int, y: int, input_len: int, backend: str, dtype: str, **kwargs):
+    """A ``MiniSam`` on ``backend``/``dtype`` with ``n_jobs=n_threads()``, or skip.
+
+    Keyword arguments the commit's ``MiniSam`` does not accept are dropped; a ``dtype`` other
+    than float64 on a commit without that argument skips the benchmark instead.
+    """
+    try:
+        from minisam import MiniSam
+    except ImportError:
+        skip("minisam.MiniSam is not available at this commit")
+    if _backend_class(backend) is None:
+        skip(f"backend {backend!r} is not available at this commit")
+    accepted = inspect.signature(MiniSam).parameters
+    if "backend" not in accepted:
+        skip("MiniSam has no backend argument at this commit")
+    options = dict(kwargs, backend=backend, dtype=np.dtype(dtype), n_jobs=n_threads())
+    if "dtype" not in accepted and options["dtype"] != np.float64:
+        skip(f"MiniSam has no dtype argument at this commit (asked for {dtype})")
+    options = {key: value for key, value in options.items() if key in accepted}
+    return MiniSam(x, y, input_len, **options)
+
+
+# ----------------------------------------------------------------------------- schedules, grid
+def grid_coords(x: int, y: int) -> np.ndarray:
+    """float64 ``(x*y, 2)`` coordinates ``(k // y, k % y)`` of the nodes (row-major)."""
+    k = np.arange(x * y)
+    return np.column_stack([k // y, k % y]).astype(np.float64)
+
+
+def decay(initial: float, steps: int, lam: float) -> np.ndarray:
+    """``initial * exp(-t / lam)`` for ``t = 0 .. steps - 1`` (float64)."""
+    return initial * np.exp(-np.arange(steps, dtype=np.float64) / lam)
+
+
+def sam_schedule(epochs: int, n_samples: int, sigma0: float, alpha0: float = 0.1):
+    """Sam's per-epoch schedule, each epoch's value repeated for its ``n_samples`` updates.
+
+    ``lam = epochs / ln(sigma0)``; returns ``(order, alphas, sigmas)`` for ``train_online``
+    (every sample in order, once per epoch).
+    """
+    lam = epochs / math.log(sigma0)
+    order = np.tile(np.arange(n_samples, dtype=np.int64), epochs)
+    alphas = np.repeat(decay(alpha0, epochs, lam), n_samples)
+    sigmas = np.repeat(decay(sigma0, epochs, lam), n_samples)
+    return order, alphas, sigmas
+
+
+# ----------------------------------------------------------------------------- workloads
+class Workload:
+    """Arrays of one workload: ``weights`` (start, never modified), ``data``, ``coords`` and,
+    for online training, ``order``/``alphas``/``sigmas``."""
+
+    def __init__(self, **arrays) -> None:
+        self.__dict__.update(arrays)
+
+    def train_online(self, backend, steps: int | None = None, weights=None):
+        """Run the first ``steps`` online steps on a copy of the start weights; return it."""
+        steps = len(self.order) if steps is None else steps
+        w = self.weights.copy() if weights is None else weights
+        backend.train_online(w, self.data, self.order[:steps], self.alphas[:steps],
+                             self.sigmas[:steps], self.coords, "gaussian")
+        return w
+
+    def batch_epoch(self, backend, rows: int | None = None, weights=None):
+        """One batch epoch over the first ``rows`` samples on a copy of the start weights."""
+        data = self.data if rows is None else self.data[:rows]
+        w = self.weights.copy() if weights is None else weights
+        backend.batch_epoch(w, data, BATCH_ALPHA, BATCH_SIGMA, self.coords, "gaussian")
+        return w
+
+
+def challenge(epochs: int = CHALLENGE_EPOCHS) -> Workload:
+    """Sam's challenge: 10 random colours, 100x100 map, ``epochs`` epochs in order, float64."""
+    rng = np.random.default_rng(0)
+    colours = rng.random((CHALLENGE_COLOURS, 3))
+    start = rng.random((CHALLENGE_SIZE * CHALLENGE_SIZE, 3))
+    order, alphas, sigmas = sam_schedule(epochs, CHALLENGE_COLOURS, CHALLENGE_SIZE / 2, 0.1)
+    return Workload(data=colours, weights=start, coords=grid_coords(CHALLENGE_SIZE,
+                                                                    CHALLENGE_SIZE),
+                    order=order, alphas=alphas, sigmas=sigmas)
+
+
+def online() -> Workload:
+    """40x40 map, D=64, 20,000 random-order steps over 5,000 samples, float64; sigma0 = 20,
+    alpha0 = 0.5, decaying per step (lam = steps / ln sigma0)."""
+    rng = np.random.default_rng(1)
+    data = rng.random((ONLINE_SAMPLES, ONLINE_DIM))
+    weights = rng.random((ONLINE_SIDE * ONLINE_SIDE, ONLINE_DIM))
+    sigma0 = ONLINE_SIDE / 2
+    lam = ONLINE_STEPS / math.log(sigma0)
+    return Workload(data=data, weights=weights, coords=grid_coords(ONLINE_SIDE, ONLINE_SIDE),
+                    order=rng.integers(0, ONLINE_SAMPLES, ONLINE_STEPS).astype(np.int64),
+                    alphas=decay(0.5, ONLINE_STEPS, lam), sigmas=decay(sigma0, ONLINE_STEPS, lam))
+
+
+def batch(dtype: str, n: int = BATCH_N) -> Workload:
+    """One batch epoch: 50x50 map, ``n`` samples of D=64 in ``dtype``."""
+    rng = np.random.default_rng(2)
+    data = rng.random((n, BATCH_DIM), dtype=np.dtype(dtype).type)
+    weights = rng.random((BATCH_SIDE * BATCH_SIDE, BATCH_DIM), dtype=np.dtype(dtype).type)
+    return Workload(data=data, weights=weights, coords=grid_coords(BATCH_SIDE, BATCH_SIDE))
+
+
+def bmu(dtype: str, n: int = BMU_N) -> Workload:
+    """BMU search: ``n`` samples of D=64 against K=2,500 nodes, in ``dtype``."""
+    rng = np.random.default_rng(4)
+    data = rng.random((n, BMU_DIM), dtype=np.dtype(dtype).type)
+    weights = rng.random((BMU_NODES, BMU_DIM), dtype=np.dtype(dtype).type)
+    return Workload(data=data, weights=weights)
+
+
+def clustered_data(n: int = 2000, dim: int = 8, clusters: int = 8, seed: int = 7):
+    """``n`` samples of ``dim`` features around ``clusters`` centres (for quality tracks)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.random((clusters, dim))
+    labels = rng.integers(0, clusters, n)
+    return centres[labels] + 0.05 * rng.standard_normal((n, dim))
+
+
+# ----------------------------------------------------------------------------- measuring
+def timed(run) -> float:
+    """Wall-clock seconds of one call of ``run()``."""
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def interleaved_medians(runs: dict, rounds: int = 3) -> dict:
+    """Median seconds of each callable in ``runs``, timed in ``rounds`` interleaved rounds
+    (so a slow moment of the machine hits every one of them alike)."""
+    times: dict = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            times[name].append(timed(run))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _proc_status(key: str) -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def extra_peak_bytes(run) -> int:
+    """Rise of the process's peak resident set during ``run()`` above what was resident
+    before (Linux: resets the peak through ``/proc/self/clear_refs``). Skips elsewhere."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")  # reset the peak resident set size (VmHWM)
+        before = _proc_status("VmRSS")
+    except OSError:
+        skip("needs Linux /proc/self/clear_refs")
+    run()
+    return max(0, _proc_status("VmHWM") - before)
+
+
+def brute_force_bmu(weights: np.ndarray, data: np.ndarray):
+    """Indices of the best and second-best node and the best squared distance of every sample,
+    in float64 with plain NumPy: independent of minisam's kernels."""
+    w = np.asarray(weights, dtype=np.float64).reshape(-1, data.shape[-1])
+    x = np.asarray(data, dtype=np.float64)
+    d2 = ((x[:, None, :] - w[None, :, :]) ** 2).sum(axis=2)
+    order = np.argsort(d2, axis=1, kind="stable")[:, :2]
+    best = d2[np.arange(len(x)), order[:, 0]]
+    return order[:, 0], order[:, 1], best
