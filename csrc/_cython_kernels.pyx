@@ -24,7 +24,7 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
-from libc.math cimport INFINITY, exp, fabs, log
+from libc.math cimport INFINITY, exp, fabs, fmax, log
 from libc.stdint cimport int32_t, int64_t, uintptr_t
 from libc.stdlib cimport free
 from libc.string cimport memset
@@ -41,6 +41,19 @@ cdef extern from *:
     static int omp_get_num_procs(void) { return 1; }
     #endif
     #include <sched.h>
+    #include <math.h>
+
+    /* Largest double whose square root rounds to sqrt(m): the squared distances in [m, limit]
+       all give the same rounded Euclidean distance as m. m itself unless finite and >= 0. */
+    static double ms_tie_limit(double m) {
+        if (!(m >= 0.0 && m < INFINITY)) return m;
+        double s = sqrt(m), n;
+        for (;;) {
+            n = nextafter(m, INFINITY);
+            if (sqrt(n) != s) return m;
+            m = n;
+        }
+    }
 
     /* A sense-reversing barrier for the n threads of a parallel region. OpenMP's own barrier
        makes a futex system call every time, which costs more than a whole online step of a
@@ -77,6 +90,7 @@ cdef extern from *:
         int count
         int sense
     void ms_barrier_wait(ms_barrier_t *bar, int *local_sense, int n) nogil
+    double ms_tie_limit(double m) nogil
 
 cdef extern from "stdlib.h" nogil:
     int posix_memalign(void **memptr, size_t alignment, size_t size)
@@ -95,6 +109,17 @@ cdef extern from * nogil:
     #endif
 
     #define MS_INLINE static inline __attribute__((always_inline))
+    /* MS_R(g * (v - w)): the rounded product, so that w + MS_R(...) is never contracted into an
+       FMA. The online update then rounds exactly as w += g * (v - w) does in NumPy (MiniSom),
+       which keeps exact ties (e.g. nodes copied onto a sample) exact. */
+    #if defined(__has_builtin)
+    #if __has_builtin(__builtin_assoc_barrier)
+    #define MS_R(x) __builtin_assoc_barrier(x)
+    #endif
+    #endif
+    #ifndef MS_R
+    #define MS_R(x) (x)
+    #endif
     #define MS_STATE_BYTES 256  /* per-row lane state of the own-loop search */
 
     /* Elementwise a < b ? a : b (the x86 MINPD rule), for 64-byte vectors. */
@@ -320,8 +345,10 @@ cdef extern from * nogil:
     /* One row: blocks [jb0, jb1) move towards v by g (if v); every block's squared distance to vn  \
        (if vn) is measured, also stored into dout (if dout); pad (if not NULL) is added to the last \
        block's distances (0 for real lanes, +inf for padding). Returns the row's least distance.   \
-       Small D (<= 8, a compile-time constant after inlining): samples held in registers, one      \
-       accumulator per block. Larger D: four accumulators (features d mod 4). */                     \
+       The squared differences of a node are summed over the features in NumPy's pairwise order   \
+       (what np.linalg.norm does), each product rounded (no FMA), so that distances are bitwise     \
+       those NumPy computes. Small D (< 8, a compile-time constant after inlining): samples held    \
+       in registers, one accumulator per block, features in order. */                               \
     MS_INLINE T ms_row_small_##SFX(T *restrict p, ptrdiff_t S, const int D, ptrdiff_t nblk,          \
                                    ptrdiff_t jb0, ptrdiff_t jb1, const T *restrict v,                \
                                    const T *restrict vn, const T *restrict g,                        \
@@ -338,7 +365,7 @@ cdef extern from * nogil:
                 ms_vt_##SFX gb = *(const ms_vt_##SFX *)(g + jb * (B));                               \
                 for (int d = 0; d < D; d++) {                                                        \
                     ms_vt_##SFX *wp = (ms_vt_##SFX *)(q + d * S), w = *wp;                           \
-                    *wp = w + gb * (vb[d] - w);                                                      \
+                    *wp = w + MS_R(gb * (vb[d] - w));                                                \
                 }                                                                                    \
             }                                                                                        \
             return (T)INFINITY;                                                                      \
@@ -350,15 +377,15 @@ cdef extern from * nogil:
                 ms_vt_##SFX gb = *(const ms_vt_##SFX *)(g + jb * (B));                               \
                 for (int d = 0; d < D; d++) {                                                        \
                     ms_vt_##SFX *wp = (ms_vt_##SFX *)(q + d * S), w = *wp;                           \
-                    w = w + gb * (vb[d] - w);                                                        \
+                    w = w + MS_R(gb * (vb[d] - w));                                                  \
                     *wp = w;                                                                         \
                     x = w - nb[d];                                                                   \
-                    acc += x * x;                                                                    \
+                    acc += MS_R(x * x);                                                              \
                 }                                                                                    \
             } else {                                                                                 \
                 for (int d = 0; d < D; d++) {                                                        \
                     x = *(const ms_vt_##SFX *)(q + d * S) - nb[d];                                   \
-                    acc += x * x;                                                                    \
+                    acc += MS_R(x * x);                                                              \
                 }                                                                                    \
             }                                                                                        \
             if (pad && jb == nblk - 1) acc += *(const ms_vt_##SFX *)pad;                             \
@@ -366,6 +393,66 @@ cdef extern from * nogil:
             m = MS_VMIN_##SFX(acc, m);                                                               \
         }                                                                                            \
         return ms_hmin_##SFX(m);                                                                     \
+    }                                                                                                \
+    /* Update (if UPD) and measure feature d of one block: returns the rounded (x - vn[d])^2. */  \
+    MS_INLINE ms_vt_##SFX ms_sq_##SFX(T *restrict q, ptrdiff_t S, ptrdiff_t d, const int upd,      \
+                                      ms_vt_##SFX gb, const T *restrict v,                         \
+                                      const T *restrict vn) {                                      \
+        ms_vt_##SFX *wp = (ms_vt_##SFX *)(q + d * S), w = *wp, x;                                    \
+        if (upd) {                                                                                   \
+            w = w + MS_R(gb * (v[d] - w));                                                           \
+            *wp = w;                                                                                 \
+        }                                                                                            \
+        x = w - vn[d];                                                                               \
+        return MS_R(x * x);                                                                          \
+    }                                                                                                \
+    /* NumPy's pairwise sum of the squares of features d0 .. d0+n-1 (n <= 128): in order below 8   \
+       terms; else 8 interleaved partial sums, combined ((0+1)+(2+3))+((4+5)+(6+7)), then the      \
+       remaining terms in order. */                                                                  \
+    MS_INLINE ms_vt_##SFX ms_leaf_##SFX(T *restrict q, ptrdiff_t S, ptrdiff_t d0, ptrdiff_t n,     \
+                                        const int upd, ms_vt_##SFX gb, const T *restrict v,        \
+                                        const T *restrict vn) {                                    \
+        ptrdiff_t i;                                                                                 \
+        if (n < 8) {                                                                                 \
+            ms_vt_##SFX acc = ms_splat_##SFX((T)0);                                                  \
+            for (i = 0; i < n; i++) acc += ms_sq_##SFX(q, S, d0 + i, upd, gb, v, vn);                \
+            return acc;                                                                              \
+        }                                                                                            \
+        ms_vt_##SFX r0 = ms_sq_##SFX(q, S, d0, upd, gb, v, vn);                                      \
+        ms_vt_##SFX r1 = ms_sq_##SFX(q, S, d0 + 1, upd, gb, v, vn);                                  \
+        ms_vt_##SFX r2 = ms_sq_##SFX(q, S, d0 + 2, upd, gb, v, vn);                                  \
+        ms_vt_##SFX r3 = ms_sq_##SFX(q, S, d0 + 3, upd, gb, v, vn);                                  \
+        ms_vt_##SFX r4 = ms_sq_##SFX(q, S, d0 + 4, upd, gb, v, vn);                                  \
+        ms_vt_##SFX r5 = ms_sq_##SFX(q, S, d0 + 5, upd, gb, v, vn);                                  \
+        ms_vt_##SFX r6 = ms_sq_##SFX(q, S, d0 + 6, upd, gb, v, vn);                                  \
+        ms_vt_##SFX r7 = ms_sq_##SFX(q, S, d0 + 7, upd, gb, v, vn);                                  \
+        ptrdiff_t body = n - n % 8;                                                                  \
+        for (i = 8; i < body; i += 8) {                                                              \
+            r0 += ms_sq_##SFX(q, S, d0 + i, upd, gb, v, vn);                                         \
+            r1 += ms_sq_##SFX(q, S, d0 + i + 1, upd, gb, v, vn);                                     \
+            r2 += ms_sq_##SFX(q, S, d0 + i + 2, upd, gb, v, vn);                                     \
+            r3 += ms_sq_##SFX(q, S, d0 + i + 3, upd, gb, v, vn);                                     \
+            r4 += ms_sq_##SFX(q, S, d0 + i + 4, upd, gb, v, vn);                                     \
+            r5 += ms_sq_##SFX(q, S, d0 + i + 5, upd, gb, v, vn);                                     \
+            r6 += ms_sq_##SFX(q, S, d0 + i + 6, upd, gb, v, vn);                                     \
+            r7 += ms_sq_##SFX(q, S, d0 + i + 7, upd, gb, v, vn);                                     \
+        }                                                                                            \
+        ms_vt_##SFX res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7));                         \
+        for (i = body; i < n; i++) res += ms_sq_##SFX(q, S, d0 + i, upd, gb, v, vn);                 \
+        return res;                                                                                  \
+    }                                                                                                \
+    /* NumPy's pairwise sum over features d0 .. d0+n-1: leaves of at most 128 terms, larger ranges \
+       split at half (rounded down to a multiple of 8) and the two halves added. */                 \
+    static ms_vt_##SFX ms_pairwise_##SFX(T *q, ptrdiff_t S, ptrdiff_t d0, ptrdiff_t n, int upd,     \
+                                         ms_vt_##SFX gb, const T *v, const T *vn) {                 \
+        if (n <= 128) {                                                                              \
+            if (upd) return ms_leaf_##SFX(q, S, d0, n, 1, gb, v, vn);                                \
+            return ms_leaf_##SFX(q, S, d0, n, 0, gb, v, vn);                                         \
+        }                                                                                            \
+        ptrdiff_t half = n / 2;                                                                      \
+        half -= half % 8;                                                                            \
+        ms_vt_##SFX a = ms_pairwise_##SFX(q, S, d0, half, upd, gb, v, vn);                           \
+        return a + ms_pairwise_##SFX(q, S, d0 + half, n - half, upd, gb, v, vn);                     \
     }                                                                                                \
     static T ms_row_big_##SFX(T *restrict p, ptrdiff_t S, ptrdiff_t D, ptrdiff_t nblk,               \
                               ptrdiff_t jb0, ptrdiff_t jb1, const T *restrict v,                     \
@@ -379,43 +466,18 @@ cdef extern from * nogil:
                 ms_vt_##SFX gb = *(const ms_vt_##SFX *)(g + jb * (B));                               \
                 for (ptrdiff_t d = 0; d < D; d++) {                                                  \
                     ms_vt_##SFX *wp = (ms_vt_##SFX *)(q + d * S), w = *wp;                           \
-                    *wp = w + gb * (v[d] - w);                                                       \
+                    *wp = w + MS_R(gb * (v[d] - w));                                                 \
                 }                                                                                    \
             }                                                                                        \
             return (T)INFINITY;                                                                      \
         }                                                                                            \
         for (ptrdiff_t jb = 0; jb < nblk; jb++) {                                                    \
             T *q = p + jb * (B);                                                                     \
-            ms_vt_##SFX a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, x, w, *wp;                           \
-            ptrdiff_t d = 0;                                                                         \
-            if (jb >= jb0 && jb < jb1) {                                                             \
-                ms_vt_##SFX gb = *(const ms_vt_##SFX *)(g + jb * (B));                               \
-                for (; d + 4 <= D; d += 4) {                                                         \
-                    wp = (ms_vt_##SFX *)(q + d * S); w = *wp; w = w + gb * (v[d] - w); *wp = w;      \
-                    x = w - vn[d]; a0 += x * x;                                                      \
-                    wp = (ms_vt_##SFX *)(q + (d + 1) * S); w = *wp; w = w + gb * (v[d + 1] - w);     \
-                    *wp = w; x = w - vn[d + 1]; a1 += x * x;                                         \
-                    wp = (ms_vt_##SFX *)(q + (d + 2) * S); w = *wp; w = w + gb * (v[d + 2] - w);     \
-                    *wp = w; x = w - vn[d + 2]; a2 += x * x;                                         \
-                    wp = (ms_vt_##SFX *)(q + (d + 3) * S); w = *wp; w = w + gb * (v[d + 3] - w);     \
-                    *wp = w; x = w - vn[d + 3]; a3 += x * x;                                         \
-                }                                                                                    \
-                for (; d < D; d++) {                                                                 \
-                    wp = (ms_vt_##SFX *)(q + d * S); w = *wp; w = w + gb * (v[d] - w); *wp = w;      \
-                    x = w - vn[d]; a0 += x * x;                                                      \
-                }                                                                                    \
-            } else {                                                                                 \
-                for (; d + 4 <= D; d += 4) {                                                         \
-                    x = *(const ms_vt_##SFX *)(q + d * S) - vn[d]; a0 += x * x;                      \
-                    x = *(const ms_vt_##SFX *)(q + (d + 1) * S) - vn[d + 1]; a1 += x * x;            \
-                    x = *(const ms_vt_##SFX *)(q + (d + 2) * S) - vn[d + 2]; a2 += x * x;            \
-                    x = *(const ms_vt_##SFX *)(q + (d + 3) * S) - vn[d + 3]; a3 += x * x;            \
-                }                                                                                    \
-                for (; d < D; d++) {                                                                 \
-                    x = *(const ms_vt_##SFX *)(q + d * S) - vn[d]; a0 += x * x;                      \
-                }                                                                                    \
-            }                                                                                        \
-            ms_vt_##SFX acc = (a0 + a1) + (a2 + a3);                                                 \
+            ms_vt_##SFX acc;                                                                         \
+            if (jb >= jb0 && jb < jb1)                                                               \
+                acc = ms_pairwise_##SFX(q, S, 0, D, 1, *(const ms_vt_##SFX *)(g + jb * (B)), v, vn); \
+            else                                                                                     \
+                acc = ms_pairwise_##SFX(q, S, 0, D, 0, ms_splat_##SFX((T)0), v, vn);                 \
             if (pad && jb == nblk - 1) acc += *(const ms_vt_##SFX *)pad;                             \
             if (dout) *(ms_vt_##SFX *)(dout + jb * (B)) = acc;                                       \
             m = MS_VMIN_##SFX(acc, m);                                                               \
@@ -433,7 +495,6 @@ cdef extern from * nogil:
         case 5: return ms_row_small_##SFX(p, S, 5, nblk, jb0, jb1, v, vn, g, pad, dout);             \
         case 6: return ms_row_small_##SFX(p, S, 6, nblk, jb0, jb1, v, vn, g, pad, dout);             \
         case 7: return ms_row_small_##SFX(p, S, 7, nblk, jb0, jb1, v, vn, g, pad, dout);             \
-        case 8: return ms_row_small_##SFX(p, S, 8, nblk, jb0, jb1, v, vn, g, pad, dout);             \
         default: return ms_row_big_##SFX(p, S, D, nblk, jb0, jb1, v, vn, g, pad, dout);              \
         }                                                                                            \
     }
@@ -466,6 +527,11 @@ cdef enum:
 
 #: Largest map the kernels accept: lane indices are 32-bit.
 MAX_NODES = (1 << 31) - 1024
+
+# Placeholders for train_online's tables when the neighbourhood is not tabulated.
+_NO_TABLE = np.zeros((1, 1))
+_NO_POSITIONS = np.zeros(1, dtype=np.int64)
+_NO_CODES = np.zeros((1, 1), dtype=np.int64)
 
 ctypedef void (*sgemm32_t)(int, int, int, int32_t, int32_t, int32_t, float, const float *,
                            int32_t, const float *, int32_t, float, float *, int32_t) noexcept nogil
@@ -732,20 +798,26 @@ cdef enum:
 def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
                  const int64_t[::1] order, const double[::1] alphas, const double[::1] sigmas,
                  const double[:, ::1] coords, int64_t grid_y, int kind, bint lattice,
-                 double skip_below, int n_threads):
+                 double skip_below, int n_threads, tables=None):
     """``len(order)`` online SOM steps in place (see :func:`minisam.reference.train_online`).
 
-    Step ``t`` moves node ``k`` by ``alphas[t] * h(d2(k, bmu), sigmas[t]) * (v - w_k)`` with
-    ``v = data[order[t]]``, ``h`` the gaussian (``kind`` 0) or the bubble (``kind`` 1) and ``d2``
-    the squared grid distance between node ``k`` and the best-matching unit. Nodes whose
-    influence ``alphas[t] * h`` is below ``skip_below`` (or zero) are left untouched. On a
-    ``lattice`` (node ``k`` at ``(k // grid_y, k % grid_y)``) the gaussian is evaluated as a
-    product of row and column factors; otherwise ``coords`` gives each node's position.
+    Step ``t`` moves node ``k`` by ``alphas[t] * h(dx, dy, sigmas[t]) * (v - w_k)`` with
+    ``v = data[order[t]]``, ``(dx, dy)`` the grid offset of node ``k`` from the best-matching
+    unit and ``h`` the neighbourhood of code ``kind``: 0 gaussian, 1 bubble (closed disc),
+    2 mexican hat (can be negative), 3 MiniSom's bubble (open square), 4 triangle, 5 tabulated:
+    ``tables = (xtab, ytab, xpos, ypos, ycode)`` give ``h = xtab[t, |xpos[k] - xpos[b]|] *
+    ytab[t, ycode[ypos[k], ypos[b]]]`` (see ``minisam.backends.compiled.NEIGHBOURHOOD_CODES``). Nodes whose influence
+    ``|alphas[t] * h|`` is below ``skip_below`` (or zero) are left untouched. On a ``lattice``
+    (node ``k`` at ``(k // grid_y, k % grid_y)``) the gaussian and the bubble are evaluated
+    from row and column tables; otherwise, and for codes 2 to 4, ``coords`` gives each node's
+    position.
 
     The weights are copied into a feature-major working copy (see the module docstring) and
     back at the end. One pass over the nodes per step updates them and measures their
-    distance to the next step's sample; the winner is the lowest index among the least
-    distances (the row holding the least distance is measured again to find it). With
+    distance to the next step's sample; the winner is the lowest index among the nodes at
+    the least rounded Euclidean distance, the squared differences summed in NumPy's pairwise
+    order, i.e. exactly ``np.argmin(np.linalg.norm(v - w, axis=1))`` (each thread keeps its
+    rows' least squared distances; the first row within the tie limit is measured again). With
     ``n_threads > 1`` each thread owns a contiguous range of grid rows, and the threads meet
     at a barrier once per step to agree on the next winner. Every node is computed by the
     same code whatever the thread count, so results do not depend on it.
@@ -760,6 +832,7 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
     cdef double *cbuf = NULL
     cdef double *ebuf = NULL
     cdef double *sval = NULL
+    cdef double *rmin = NULL
     cdef int64_t *sidx = NULL
     cdef ms_barrier_t *bar = NULL
     cdef double thr
@@ -776,14 +849,37 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
     cdef Py_ssize_t lrow, lidx, par, first, last, dxi, kk, cend, qi, rch, nchunks, cstride
     cdef double tab_sigma, alpha, sigma, denom, s2, cut, rf, gg, bx, by, dx, dy, d2, bv
     cdef floating r, lbest
+    cdef double lim
+    cdef const double[:, ::1] xtab = _NO_TABLE
+    cdef const double[:, ::1] ytab = _NO_TABLE
+    cdef const int64_t[::1] xpos = _NO_POSITIONS
+    cdef const int64_t[::1] ypos = _NO_POSITIONS
+    cdef const int64_t[:, ::1] ycode = _NO_CODES
     cdef bint upd
 
     if data.shape[1] != D:
         raise ValueError("data and weights have different numbers of features")
     if alphas.shape[0] < T or sigmas.shape[0] < T:
         raise ValueError("schedules shorter than order")
-    if kind != 0 and kind != 1:
+    if kind < 0 or kind > 5:
         raise ValueError(f"unknown neighbourhood code {kind}")
+    if kind == 5 and T > 0 and K > 0:
+        if tables is None:
+            raise ValueError("neighbourhood code 5 needs tables")
+        xtab, ytab, xpos, ypos, ycode = tables
+        if xtab.shape[0] < T or ytab.shape[0] < T:
+            raise ValueError("tables have fewer rows than steps")
+        if xpos.shape[0] != K or ypos.shape[0] != K:
+            raise ValueError("xpos and ypos need one entry per node")
+        if np.max(xpos) - np.min(xpos) >= xtab.shape[1]:
+            raise ValueError("xtab too narrow for the spread of xpos")
+        if (np.min(ypos) < 0 or np.max(ypos) >= ycode.shape[0]
+                or ycode.shape[0] != ycode.shape[1]):
+            raise ValueError("ypos out of range of the square ycode table")
+        if np.min(ycode) < 0 or np.max(ycode) >= ytab.shape[1]:
+            raise ValueError("ycode out of range of ytab")
+    if kind >= 2:
+        lattice = False  # evaluated node by node from coords
     if T == 0 or K == 0 or D == 0:
         return
     if K > MAX_NODES:
@@ -826,11 +922,13 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
     cbuf = <double *>_aligned(<size_t>(nth * Yp) * sizeof(double))
     ebuf = <double *>_aligned(<size_t>(nth * maxdim) * sizeof(double))
     sval = <double *>_aligned(<size_t>(2 * nth) * sizeof(double))
+    rmin = <double *>_aligned(<size_t>X * sizeof(double))
     sidx = <int64_t *>_aligned(<size_t>(2 * nth) * sizeof(int64_t))
     bar = <ms_barrier_t *>_aligned(sizeof(ms_barrier_t))
     try:
         if (wf == NULL or gbuf == NULL or dbuf == NULL or padtab == NULL or cbuf == NULL
-                or ebuf == NULL or sval == NULL or sidx == NULL or bar == NULL):
+                or ebuf == NULL or sval == NULL or sidx == NULL or bar == NULL
+                or rmin == NULL):
             raise MemoryError()
         bar.count = 0
         bar.sense = 0
@@ -895,10 +993,10 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
                                 if na >= tab_n:
                                     et[na] = exp(-(<double>(na * na)) / denom)
                                     tab_n = na + 1
-                                if not (alpha * et[na] >= thr):
+                                if not (fabs(alpha) * et[na] >= thr):
                                     break
                                 na = na + 1
-                        elif alpha >= thr:
+                        elif fabs(alpha) >= thr:
                             while na < maxdim and <double>(na * na) <= s2:
                                 na = na + 1
                         if na > 0:
@@ -922,10 +1020,12 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
                     else:
                         bx = coords[b, 0]
                         by = coords[b, 1]
-                        if alpha >= thr:
+                        if fabs(alpha) >= thr:  # |h| <= 1 for every code but 4
                             upd = True
-                            cut = denom * log(alpha / thr)
+                            cut = denom * log(fabs(alpha) / thr)
                             cut = cut + fabs(cut) * 1e-9
+                        elif kind == 4 and fabs(alpha) * s2 >= thr:  # triangle: |h| <= sigma^2
+                            upd = True
 
                 # --- one pass over this thread's rows: update, then distance to the next sample
                 lbest = <floating>INFINITY
@@ -959,7 +1059,7 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
                                     rf = alpha * et[dxi]
                                     for j in range(jb0 * B, jb1 * B):
                                         gg = rf * cf[j]
-                                        g[j] = <floating>gg if gg >= thr else 0
+                                        g[j] = <floating>gg if fabs(gg) >= thr else 0
                                 else:
                                     rf = <double>(dxi * dxi)
                                     for j in range(jb0 * B, jb1 * B):
@@ -977,9 +1077,23 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
                                     if kind == 0:
                                         if d2 <= cut:
                                             gg = alpha * exp(-d2 / denom)
-                                    elif d2 <= s2:
-                                        gg = alpha
-                                    if not (gg >= thr):
+                                    elif kind == 1:
+                                        if d2 <= s2:
+                                            gg = alpha
+                                    elif kind == 2:
+                                        gg = alpha * (exp(-d2 / denom) * (1.0 - (2.0 / denom) * d2))
+                                    elif kind == 3:
+                                        if fabs(dx) < sigma and fabs(dy) < sigma:
+                                            gg = alpha
+                                    elif kind == 4:
+                                        gg = alpha * (fmax(0.0, sigma - fabs(dx))
+                                                      * fmax(0.0, sigma - fabs(dy)))
+                                    else:
+                                        dxi = xpos[kk] - xpos[b]
+                                        if dxi < 0:
+                                            dxi = -dxi
+                                        gg = (xtab[t, dxi] * ytab[t, ycode[ypos[kk], ypos[b]]]) * alpha
+                                    if not (fabs(gg) >= thr):
                                         gg = 0.0
                                 g[j] = <floating>gg
                                 if gg != 0.0:
@@ -992,13 +1106,30 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
                     if vn != NULL or rjb0 < rjb1:
                         r = _row(wf + _row_base(i, rch, cstride, panel), Yp, D, nb, rjb0, rjb1,
                                  v if rjb0 < rjb1 else NULL, vn, g, pad, NULL)
+                        rmin[i] = r
                         if r < lbest:
                             lbest = r
-                            lrow = i
 
-                # --- agree on the next winner: lowest index among the least distances
+                # --- agree on the next winner: the lowest index among the nodes at the least
+                # rounded Euclidean distance (sqrt of the squared distance), as
+                # np.argmin(np.linalg.norm(v - w, axis=1)) picks it
                 if vn != NULL:
                     lidx = -1
+                    lim = ms_tie_limit(<double>lbest)
+                    lrow = -1  # this thread's first row holding a distance within the limit
+                    i = -1
+                    cend = 0
+                    qi = tid
+                    while lrow < 0:
+                        i = i + 1
+                        if i >= cend:
+                            i = qi * rch
+                            cend = min(X, i + rch)
+                            qi = qi + nt
+                        if i >= X:
+                            break
+                        if rmin[i] <= lim:
+                            lrow = i
                     if lrow >= 0:
                         valid = min(Y, K - lrow * Y)
                         nb = (valid + B - 1) // B
@@ -1010,7 +1141,7 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
                              db)
                         j = 0
                         while j < valid and lidx < 0:
-                            if db[j] == lbest:
+                            if db[j] <= lim:
                                 lidx = lrow * Y + j
                             j = j + 1
                     par = ((t + 1) & 1) * nth
@@ -1018,12 +1149,14 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
                     sidx[par + tid] = lidx
                     ms_barrier_wait(bar, &sense, nt)
                     bv = INFINITY
+                    for u in range(nt):
+                        if sidx[par + u] >= 0 and sval[par + u] < bv:
+                            bv = sval[par + u]
+                    lim = ms_tie_limit(bv)
                     b = -1
                     for u in range(nt):
                         kk = sidx[par + u]
-                        if kk >= 0 and (b < 0 or sval[par + u] < bv
-                                        or (sval[par + u] == bv and kk < b)):
-                            bv = sval[par + u]
+                        if kk >= 0 and sval[par + u] <= lim and (b < 0 or kk < b):
                             b = kk
                     if b < 0:  # only when every distance is NaN
                         b = 0
@@ -1040,5 +1173,6 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
         free(cbuf)
         free(ebuf)
         free(sval)
+        free(rmin)
         free(sidx)
         free(bar)

@@ -15,6 +15,8 @@ with brute-force definitions. Bounds used throughout:
   column factors and skip changes below ``skip_threshold``); in float32 it matches the float64
   reference run from the same start to ``atol=3e-5`` over 60 steps on data whose winners are
   never near ties (relative gap above 2e-4). Results are bitwise identical for 1, 2 and 3 threads.
+  Every neighbourhood code is covered; the mexican hat's negative influences push weights far
+  from the data, so its absolute tolerances scale with the largest weight.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from minisam.backends.cython_backend import CythonBackend
 from minisam.backends.numpy_backend import NumpyBackend
 
 DTYPES = [np.float32, np.float64]
+NEIGHBOURHOODS = [name for name in NEIGHBOURHOOD_CODES if name != "tabulated"]  # + tables: below
 BLAS = find_blas()
 GEMMS = ["own", pytest.param("blas", marks=pytest.mark.skipif(BLAS is None,
                                                                reason="no CBLAS found"))]
@@ -103,6 +106,12 @@ def run_online(kernels, weights, data, order, alphas, sigmas, coords, neighbourh
                          np.ascontiguousarray(coords, dtype=np.float64), grid_y,
                          NEIGHBOURHOOD_CODES[neighbourhood], lattice, skip_below, n_threads)
     return w
+
+
+def assert_close_scaled(got, expected, rtol=1e-12, atol=1e-13):
+    """``assert_allclose`` with ``atol`` relative to the largest weight (at least 1)."""
+    scale = max(1.0, float(np.abs(expected).max()))
+    assert_allclose(got, expected, rtol=rtol, atol=atol * scale)
 
 
 def schedule(n_steps, sigma0, alpha0=0.5):
@@ -224,7 +233,7 @@ def test_group_sums_exact_and_thread_independent(kernels, rng, dtype, n_samples,
 GRIDS = [(1, 1), (1, 7), (7, 1), (5, 6), (9, 12)]
 
 
-@pytest.mark.parametrize("neighbourhood", ["gaussian", "bubble"])
+@pytest.mark.parametrize("neighbourhood", NEIGHBOURHOODS)
 @pytest.mark.parametrize(("x", "y"), GRIDS)
 @pytest.mark.parametrize("n_features", [1, 3, 11])
 def test_train_online_float64_matches_reference(kernels, rng, neighbourhood, x, y, n_features):
@@ -241,7 +250,7 @@ def test_train_online_float64_matches_reference(kernels, rng, neighbourhood, x, 
             got = run_online(kernels, weights, data, order, alphas, sigmas, coords,
                              neighbourhood, lattice=True, grid_y=y, skip=skip,
                              n_threads=n_threads)
-            assert_allclose(got, expected, rtol=1e-12, atol=1e-13)
+            assert_close_scaled(got, expected)
             results.append(got)
         for got in results[-2:]:
             assert_array_equal(got, results[-3])  # identical for any thread count
@@ -259,7 +268,7 @@ def _non_lattice_coords(rng, x, y, how):
     return coords  # the lattice itself, passed as plain coordinates
 
 
-@pytest.mark.parametrize("neighbourhood", ["gaussian", "bubble"])
+@pytest.mark.parametrize("neighbourhood", NEIGHBOURHOODS)
 @pytest.mark.parametrize("how", ["shuffled", "scaled", "hexagonal", "lattice"])
 @pytest.mark.parametrize(("x", "y"), [(1, 1), (3, 1), (11, 13)])
 def test_train_online_float64_arbitrary_coords(kernels, rng, neighbourhood, how, x, y):
@@ -274,12 +283,12 @@ def test_train_online_float64_arbitrary_coords(kernels, rng, neighbourhood, how,
                        lattice=False, skip=skip, n_threads=n_threads)
             for skip in (None, 0.0) for n_threads in (1, 2)]
     for got in runs:
-        assert_allclose(got, expected, rtol=1e-12, atol=1e-13)
+        assert_close_scaled(got, expected)
     assert_array_equal(runs[1], runs[0])
     assert_array_equal(runs[3], runs[2])
 
 
-@pytest.mark.parametrize("neighbourhood", ["gaussian", "bubble"])
+@pytest.mark.parametrize("neighbourhood", NEIGHBOURHOODS)
 @pytest.mark.parametrize(("x", "y", "n_features", "lattice"),
                          [(1, 7, 3, True), (7, 1, 2, True), (6, 10, 3, True), (5, 7, 20, True),
                           (6, 10, 3, False)])
@@ -293,6 +302,8 @@ def test_train_online_float32(kernels, rng, neighbourhood, x, y, n_features, lat
         data = random_data(rng, 25, n_features, np.float32)
         order = rng.integers(0, 25, size=n_steps)
         alphas, sigmas = schedule(n_steps, max(x, y) / 2 + 1)
+        if neighbourhood == "triangle":  # its peak is sigma^2: keep steps below the sample
+            alphas = alphas / sigmas ** 2
         if min_winner_gap(weights, data, order, alphas, sigmas, coords, neighbourhood) > 2e-4:
             break
     else:
@@ -304,7 +315,7 @@ def test_train_online_float32(kernels, rng, neighbourhood, x, y, n_features, lat
                        lattice=lattice, grid_y=y, n_threads=n_threads) for n_threads in (1, 2)]
     for got in runs:
         assert got.dtype == np.float32
-        assert_allclose(got, expected, rtol=0, atol=3e-5)
+        assert_close_scaled(got, expected, rtol=0, atol=3e-5)
     assert_array_equal(runs[1], runs[0])
 
 
@@ -317,7 +328,7 @@ def test_train_online_larger_map_thread_independent(kernels, rng, dtype):
     data = random_data(rng, 50, n_features, dtype)
     order = rng.integers(0, 50, size=400)
     alphas, sigmas = schedule(400, 12.0)
-    for neighbourhood in ("gaussian", "bubble"):
+    for neighbourhood in NEIGHBOURHOODS:
         runs = [run_online(kernels, weights, data, order, alphas, sigmas, coords, neighbourhood,
                            lattice=True, grid_y=y, n_threads=n) for n in (1, 2, 3)]
         assert_array_equal(runs[1], runs[0])
@@ -325,7 +336,7 @@ def test_train_online_larger_map_thread_independent(kernels, rng, dtype):
         if dtype == np.float64:
             expected = weights.copy()
             reference.train_online(expected, data, order, alphas, sigmas, coords, neighbourhood)
-            assert_allclose(runs[0], expected, rtol=1e-12, atol=1e-13)
+            assert_close_scaled(runs[0], expected)
 
 
 def test_train_online_no_steps_and_tiny_influence(kernels, rng):
@@ -365,6 +376,151 @@ def test_train_online_exact_tie_winner_is_lowest_index(kernels, rng):
         assert not np.array_equal(got[7], weights[7])
 
 
+def test_reference_minisom_neighbourhoods_from_definitions():
+    """The neighbourhood codes 2-4, written out from MiniSom's definitions."""
+    offsets = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, -2.0], [1.0, 1.0], [2.0, -1.0],
+                        [3.0, 0.5], [-0.5, 0.0]])
+    for sigma in (0.5, 1.0, 1.5, 2.0):
+        c = 2 * sigma * sigma
+        for (dx, dy), hat, box, tri in zip(
+                offsets, reference.influence(offsets, sigma, "mexican_hat"),
+                reference.influence(offsets, sigma, "minisom_bubble"),
+                reference.influence(offsets, sigma, "triangle"), strict=True):
+            p = dx * dx + dy * dy
+            assert hat == pytest.approx(np.exp(-p / c) * (1 - 2 / c * p), rel=1e-15, abs=1e-300)
+            assert box == float(abs(dx) < sigma and abs(dy) < sigma)  # open square
+            assert tri == pytest.approx(max(0, sigma - abs(dx)) * max(0, sigma - abs(dy)),
+                                        rel=1e-15)
+    # the mexican hat goes negative beyond d2 = sigma^2; the bubble excludes its boundary
+    assert reference.influence(np.array([2.0, 0.0]), 1.0, "mexican_hat") < 0
+    assert reference.influence(np.array([1.0, 0.0]), 1.0, "minisom_bubble") == 0.0
+    h = reference.neighbourhood_matrix(reference.grid_coordinates(3, 4),
+                                       reference.grid_coordinates(3, 4)[[0, 5]], 1.7,
+                                       "triangle")
+    assert h.shape == (12, 2)
+    assert h[5, 1] == pytest.approx(1.7 ** 2)
+
+
+@pytest.mark.parametrize("lattice", [True, False])
+def test_train_online_applies_negative_influences(kernels, rng, lattice):
+    """Mexican-hat influences below zero push nodes away: they must not be skipped."""
+    x, y = 7, 7
+    coords = reference.grid_coordinates(x, y)
+    weights = random_data(rng, x * y, 2)
+    data = np.array([[0.5, 0.5]])
+    order = np.zeros(1, dtype=np.int64)
+    alphas, sigmas = np.array([0.3]), np.array([1.0])
+    expected = weights.copy()
+    reference.train_online(expected, data, order, alphas, sigmas, coords, "mexican_hat")
+    got = run_online(kernels, weights, data, order, alphas, sigmas, coords, "mexican_hat",
+                     lattice=lattice, grid_y=y)
+    assert_allclose(got, expected, rtol=1e-14, atol=1e-15)
+    before = np.linalg.norm(weights - data, axis=1)
+    after = np.linalg.norm(got - data, axis=1)
+    assert (after > before + 1e-3).sum() >= 4  # the ring around the winner moved away
+
+
+def _random_tables(rng, x, y, n_steps, hexagonal):
+    """Tables for the 'tabulated' code: factors in (0, 1], codes as MiniSom's layouts give."""
+    xpos = (2 * np.repeat(np.arange(x), y)).astype(np.int64)
+    if hexagonal:
+        xpos -= np.tile(np.arange(y) % 2, x)
+    ypos = np.tile(np.arange(y, dtype=np.int64), x)
+    ycode = np.abs(np.arange(y)[:, None] - np.arange(y)[None, :]).astype(np.int64)
+    xtab = rng.random((n_steps, 2 * x + 1))
+    ytab = rng.random((n_steps, y))
+    return xtab, ytab, xpos, ypos, ycode
+
+
+@pytest.mark.parametrize("hexagonal", [False, True])
+@pytest.mark.parametrize(("x", "y", "n_features"), [(1, 1, 2), (4, 6, 3), (9, 7, 12)])
+def test_train_online_tabulated_matches_reference(kernels, rng, hexagonal, x, y, n_features):
+    n_steps = 80
+    tables = _random_tables(rng, x, y, n_steps, hexagonal)
+    coords = reference.grid_coordinates(x, y)
+    weights = random_data(rng, x * y, n_features)
+    data = random_data(rng, 30, n_features)
+    order = rng.integers(0, 30, size=n_steps)
+    alphas = np.full(n_steps, 0.4)
+    sigmas = np.ones(n_steps)
+    expected = weights.copy()
+    reference.train_online(expected, data, order, alphas, sigmas, coords, "tabulated", tables)
+    runs = []
+    for lattice in (False, True):  # the flag cannot change a tabulated neighbourhood
+        for n_threads in (1, 2, 3):
+            w = weights.copy()
+            kernels.train_online(w, data, order.astype(np.int64), alphas, sigmas, coords, y,
+                                 NEIGHBOURHOOD_CODES["tabulated"], lattice,
+                                 skip_threshold(np.float64), n_threads, tables=tables)
+            assert_allclose(w, expected, rtol=1e-12, atol=1e-13)
+            runs.append(w)
+    for w in runs[1:]:
+        assert_array_equal(w, runs[0])
+
+
+def test_train_online_tabulated_gaussian_equals_gaussian(kernels, rng):
+    """Tables holding exp(-dx^2 / 2 sigma^2) and exp(-dy^2 / 2 sigma^2) give the gaussian."""
+    x, y, n_steps = 6, 5, 100
+    _, _, xpos, ypos, ycode = _random_tables(rng, x, y, n_steps, False)
+    alphas, sigmas = schedule(n_steps, 3.0)
+    d = (2 * sigmas * sigmas)[:, None]
+    xtab = np.exp(-((np.arange(2 * x + 1) / 2) ** 2)[None, :] / d)
+    ytab = np.exp(-(np.arange(y) ** 2)[None, :] / d)
+    coords = reference.grid_coordinates(x, y)
+    weights = random_data(rng, x * y, 4)
+    data = random_data(rng, 20, 4)
+    order = rng.integers(0, 20, size=n_steps).astype(np.int64)
+    got = weights.copy()
+    kernels.train_online(got, data, order, alphas, sigmas, coords, 1,
+                         NEIGHBOURHOOD_CODES["tabulated"], False, 0.0, 1,
+                         tables=(xtab, ytab, xpos, ypos, ycode))
+    expected = run_online(kernels, weights, data, order, alphas, sigmas, coords, "gaussian",
+                          lattice=True, grid_y=y, skip=0.0)
+    assert_allclose(got, expected, rtol=1e-12, atol=1e-13)
+
+
+def test_train_online_tabulated_refuses_bad_tables(kernels, rng):
+    x, y = 3, 4
+    tables = _random_tables(rng, x, y, 5, False)
+    weights = random_data(rng, x * y, 2)
+    data = random_data(rng, 4, 2)
+    args = (data, np.zeros(5, dtype=np.int64), np.ones(5), np.ones(5),
+            reference.grid_coordinates(x, y), 1, NEIGHBOURHOOD_CODES["tabulated"], False, 0.0,
+            1)
+    xtab, ytab, xpos, ypos, ycode = tables
+    bad = [(xtab[:2], ytab, xpos, ypos, ycode), (xtab[:, :3], ytab, xpos, ypos, ycode),
+           (xtab, ytab[:, :1], xpos, ypos, ycode), (xtab, ytab, xpos[:-1], ypos, ycode),
+           (xtab, ytab, xpos, ypos + 1, ycode)]
+    for tables_ in bad:
+        with pytest.raises(ValueError):
+            kernels.train_online(weights.copy(), *args, tables=tables_)
+
+
+@pytest.mark.parametrize("n_features", [3, 7, 8, 9, 16, 37, 64, 129, 300])
+def test_online_winner_is_numpys_norm_argmin(kernels, rng, n_features):
+    """The online step's winner is exactly ``np.argmin(np.linalg.norm(v - w, axis=1))``: the
+    squared differences are summed in NumPy's pairwise order, and nodes whose rounded
+    Euclidean distances are equal tie (lowest index wins) even if their squared distances
+    differ in the last bit. Nodes holding permutations of one vector are at the same distance
+    from the origin in exact arithmetic, so rounding alone separates them."""
+    n_nodes = 12
+    coords = reference.grid_coordinates(n_nodes, 1)
+    data = np.zeros((1, n_features))
+    order = np.zeros(1, dtype=np.int64)
+    checked = 0
+    for _trial in range(40):
+        base = rng.normal(size=n_features) * 10.0 ** rng.integers(-3, 4, size=n_features)
+        weights = np.stack([rng.permutation(base) for _ in range(n_nodes)])
+        expected = int(np.argmin(np.linalg.norm(data[0] - weights, axis=1)))
+        checked += expected != int(np.argmin(np.einsum("kd,kd->k", weights, weights)))
+        got = run_online(kernels, weights, data, order, np.array([0.5]), np.array([0.5]), coords,
+                         "bubble", lattice=True, grid_y=1, skip=0.0)
+        moved = np.flatnonzero((got != weights).any(axis=1))
+        assert_array_equal(moved, [expected])
+    if n_features >= 8:
+        assert checked > 0  # the summation order did matter in some trials
+
+
 # ----------------------------------------------------------------------------- Cython only
 def test_cython_kernels_refuse_out_of_bounds_arguments(rng):
     """Not part of the contract (kernels trust the driver), but the Cython kernels check what
@@ -384,6 +540,9 @@ def test_cython_kernels_refuse_out_of_bounds_arguments(rng):
     with pytest.raises(ValueError):
         run_online(ck, weights, random_data(rng, 2, 3), np.array([0, 1]), np.ones(2),
                    np.ones(2), coords, "gaussian", lattice=True, grid_y=2)
+    with pytest.raises(ValueError, match="neighbourhood code"):
+        ck.train_online(weights, random_data(rng, 2, 3), np.array([0, 1]), np.ones(2),
+                        np.ones(2), coords, 1, 5, True, 0.0, 1)
 
 
 # ----------------------------------------------------------------------------- CythonBackend

@@ -1,15 +1,17 @@
 """minisam: fast, trustworthy Self-Organizing Maps.
 
-``MiniSam`` is the notebook's vectorised SOM API running on compiled kernels;
+``MiniSam`` is the notebook's vectorised SOM API running on compiled kernels; ``MiniSom`` is a
+drop-in replacement for the ``minisom`` package (2.3.6) on the same kernels;
 :mod:`minisam.reference` is the pure-NumPy oracle and :mod:`minisam.kohonen` Sam's original
 trainer, the baseline every speed-up is measured against.
 """
 
 from minisam._version import __version__
 from minisam.backends import available_backends
+from minisam.minisom import MiniSom
 from minisam.som import MiniSam
 
-__all__ = ["MiniSam", "__version__", "available_backends", "openmp_enabled"]
+__all__ = ["MiniSam", "MiniSom", "__version__", "available_backends", "openmp_enabled"]
 
 
 def openmp_enabled() -> bool:

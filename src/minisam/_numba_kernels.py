@@ -184,10 +184,19 @@ def _group_sums(data, index, sums_out, counts_out):
 
 
 @_jit(nogil=True)
-def _influence(kind, d2, sigma):
+def _influence(kind, dx, dy, sigma):
+    """Neighbourhood ``kind`` (see ``NEIGHBOURHOOD_CODES``) at grid offset ``(dx, dy)``."""
     if kind == 0:
-        return math.exp(-d2 / (2.0 * sigma * sigma))
-    return 1.0 if d2 <= sigma * sigma else 0.0
+        return math.exp(-(dx * dx + dy * dy) / (2.0 * sigma * sigma))
+    if kind == 1:
+        return 1.0 if dx * dx + dy * dy <= sigma * sigma else 0.0
+    if kind == 2:
+        d2 = dx * dx + dy * dy
+        c = 2.0 * sigma * sigma
+        return math.exp(-d2 / c) * (1.0 - (2.0 / c) * d2)
+    if kind == 3:
+        return 1.0 if abs(dx) < sigma and abs(dy) < sigma else 0.0
+    return max(0.0, sigma - abs(dx)) * max(0.0, sigma - abs(dy))
 
 
 @_jit(nogil=True, fastmath={"nnan", "nsz"})
@@ -213,33 +222,61 @@ def _min_value(values):
 
 
 @_jit(nogil=True)
+def _tie_limit(best):
+    """Largest float64 whose square root rounds to ``sqrt(best)``: squared distances up to it
+    give the same (rounded) Euclidean distance as ``best``. ``best`` itself when it is not a
+    finite non-negative number."""
+    m = np.float64(best)
+    if not (m >= 0.0 and m < np.inf):
+        return m
+    s = math.sqrt(m)
+    while True:
+        n = np.nextafter(m, np.inf)
+        if math.sqrt(n) != s:
+            return m
+        m = n
+
+
+@_jit(nogil=True)
 def _first_min(values):
-    """Index of the first smallest element (ties go to the lowest index)."""
-    best = _min_value(values)
+    """Index of the first element whose square root equals the smallest square root.
+
+    ``values`` are squared distances; the winner is the lowest index among the nodes at the
+    least *rounded Euclidean* distance, which is what ``np.argmin(np.linalg.norm(...))`` picks.
+    """
+    limit = _tie_limit(_min_value(values))
     for k in range(values.shape[0]):
-        if values[k] == best:
+        if values[k] <= limit:
             return k
     return 0
 
 
 @_jit(nogil=True)
-def _influences(g, alpha, sigma, bmu, coords, grid_y, kind, lattice, skip_below, row_f, col_f):
+def _influences(g, alpha, sigma, bmu, coords, grid_y, kind, lattice, skip_below, row_f, col_f,
+                t, tables):
     """Fill ``g`` with each node's step size ``alpha * h``; return the node range ``[lo, hi)``
     outside which ``g`` is zero.
 
     On a lattice the gaussian factorises into a row and a column factor, so only X + Y
     exponentials are needed, and rows (columns) whose factor is below ``skip_below`` even at the
-    other factor's maximum of 1 (``alpha``) are left out entirely.
+    other factor's maximum of 1 (``alpha``) are left out entirely. Influences may be negative
+    (mexican hat): what is compared with ``skip_below`` is their magnitude.
     """
     n_nodes = g.shape[0]
+    if kind == 5:
+        xtab, ytab, xpos, ypos, ycode = tables
+        xb = xpos[bmu]
+        yb = ypos[bmu]
+        for k in range(n_nodes):
+            step = (xtab[t, abs(xpos[k] - xb)] * ytab[t, ycode[ypos[k], yb]]) * alpha
+            g[k] = step if abs(step) >= skip_below else 0.0
+        return 0, n_nodes
     if not (lattice and kind == 0):
         bx = coords[bmu, 0]
         by = coords[bmu, 1]
         for k in range(n_nodes):
-            dx = coords[k, 0] - bx
-            dy = coords[k, 1] - by
-            step = alpha * _influence(kind, dx * dx + dy * dy, sigma)
-            g[k] = step if step >= skip_below else 0.0
+            step = alpha * _influence(kind, coords[k, 0] - bx, coords[k, 1] - by, sigma)
+            g[k] = step if abs(step) >= skip_below else 0.0
         return 0, n_nodes
     grid_x = n_nodes // grid_y
     bx = bmu // grid_y
@@ -248,13 +285,13 @@ def _influences(g, alpha, sigma, bmu, coords, grid_y, kind, lattice, skip_below,
     row_lo, row_hi = grid_x, 0
     for i in range(grid_x):
         row_f[i] = alpha * math.exp(-((i - bx) ** 2) / denom)
-        if row_f[i] >= skip_below:
+        if abs(row_f[i]) >= skip_below:
             row_lo = min(row_lo, i)
             row_hi = i + 1
     col_lo, col_hi = grid_y, 0
     for j in range(grid_y):
         col_f[j] = math.exp(-((j - by) ** 2) / denom)
-        if alpha * col_f[j] >= skip_below:
+        if abs(alpha) * col_f[j] >= skip_below:
             col_lo = min(col_lo, j)
             col_hi = j + 1
     if row_lo >= row_hi or col_lo >= col_hi:
@@ -288,38 +325,108 @@ def _move_and_measure(row, value, next_value, g, dist):
 
 
 @_jit(nogil=True)
+def _feature(wt, d, v, v_next, g, lo, hi, target):
+    """Move feature ``d`` of nodes ``[lo, hi)`` towards ``v[d]`` by ``g`` and add every node's
+    squared difference to ``v_next[d]`` into ``target``."""
+    row = wt[d]
+    # Loops over slices, not index ranges: indices provably >= 0 let LLVM vectorise.
+    _measure(row[:lo], v_next[d], target[:lo])
+    _move_and_measure(row[lo:hi], v[d], v_next[d], g[lo:hi], target[lo:hi])
+    _measure(row[hi:], v_next[d], target[hi:])
+
+
+@_jit(nogil=True)
+def _pairwise_leaf(wt, d0, n, v, v_next, g, lo, hi, out, acc):
+    """``out`` = sum over features ``d0 .. d0 + n - 1`` (``n <= 128``) of the squared
+    differences, added in NumPy's pairwise order: sequentially below 8 terms, else in 8
+    interleaved partial sums combined as ``((0+1)+(2+3))+((4+5)+(6+7))``, then the rest."""
+    out[:] = 0.0
+    if n < 8:
+        for d in range(d0, d0 + n):
+            _feature(wt, d, v, v_next, g, lo, hi, out)
+        return
+    acc[:, :] = 0.0
+    body = n - n % 8
+    for i in range(body):
+        _feature(wt, d0 + i, v, v_next, g, lo, hi, acc[i % 8])
+    for k in range(out.shape[0]):
+        out[k] = (((acc[0, k] + acc[1, k]) + (acc[2, k] + acc[3, k]))
+                  + ((acc[4, k] + acc[5, k]) + (acc[6, k] + acc[7, k])))
+    for i in range(body, n):
+        _feature(wt, d0 + i, v, v_next, g, lo, hi, out)
+
+
+def _pairwise_plan(n_features):
+    """NumPy's pairwise summation tree over ``n_features`` terms, as rows ``(0, d0, n)``
+    (a leaf of at most 128 terms) and ``(1, a, b)`` (sum of rows ``a`` and ``b``), children
+    before parents; the last row is the root."""
+    rows = []
+
+    def build(d0, n):
+        if n <= 128:
+            rows.append((0, d0, n))
+        else:
+            half = n // 2
+            half -= half % 8
+            a = build(d0, half)
+            b = build(d0 + half, n - half)
+            rows.append((1, a, b))
+        return len(rows) - 1
+
+    build(0, n_features)
+    return np.array(rows, dtype=np.int64)
+
+
+@_jit(nogil=True)
+def _pass(wt, v, v_next, g, lo, hi, plan, dist, acc, parts):
+    """Update nodes ``[lo, hi)`` and measure every node's squared distance to ``v_next``
+    into ``dist``, summed over the features in NumPy's pairwise order."""
+    n_features = wt.shape[0]
+    if plan.shape[0] == 1:
+        _pairwise_leaf(wt, 0, n_features, v, v_next, g, lo, hi, dist, acc)
+        return
+    for r in range(plan.shape[0]):
+        if plan[r, 0] == 0:
+            _pairwise_leaf(wt, plan[r, 1], plan[r, 2], v, v_next, g, lo, hi, parts[r], acc)
+        else:
+            a = plan[r, 1]
+            b = plan[r, 2]
+            for k in range(dist.shape[0]):
+                parts[r, k] = parts[a, k] + parts[b, k]
+    dist[:] = parts[plan.shape[0] - 1]
+
+
+@_jit(nogil=True)
 def _train_online_features_major(wt, data, order, alphas, sigmas, coords, grid_y, kind,
-                                 lattice, skip_below):
+                                 lattice, skip_below, plan, tables):
     """Online steps on a feature-major copy ``wt`` (n_features, n_nodes) of the weights.
 
     Feature-major layout puts nodes along the SIMD lanes, so both the update and the squared
     distance to the next sample vectorise with one accumulator per node and no horizontal
     reductions. Each step makes one pass over the weights: it updates the nodes that move and
     measures every node against the *next* sample, which yields the next best-matching unit.
+    The squared differences are summed in NumPy's pairwise order and the winner is the lowest
+    index at the least rounded Euclidean distance, so that for equal weights the choice is
+    exactly ``np.argmin(np.linalg.norm(v - weights, axis=1))``, exact ties included.
     """
     n_features, n_nodes = wt.shape
     n_steps = order.shape[0]
     grid_x = max(1, n_nodes // grid_y)
     g = np.zeros(n_nodes, dtype=wt.dtype)
     dist = np.zeros(n_nodes, dtype=wt.dtype)
+    acc = np.zeros((8, n_nodes), dtype=wt.dtype)
+    parts = np.zeros((plan.shape[0] if plan.shape[0] > 1 else 0, n_nodes), dtype=wt.dtype)
     row_f = np.empty(grid_x)
     col_f = np.empty(grid_y)
     first = data[order[0]]
-    for d in range(n_features):
-        _measure(wt[d], first[d], dist)
+    _pass(wt, first, first, g, 0, 0, plan, dist, acc, parts)
     bmu = _first_min(dist)
     for t in range(n_steps):
         v = data[order[t]]
         v_next = data[order[t + 1]] if t + 1 < n_steps else v
         lo, hi = _influences(g, alphas[t], sigmas[t], bmu, coords, grid_y, kind, lattice,
-                             skip_below, row_f, col_f)
-        dist[:] = 0.0
-        for d in range(n_features):
-            row = wt[d]
-            # Loops over slices, not index ranges: indices provably >= 0 let LLVM vectorise.
-            _measure(row[:lo], v_next[d], dist[:lo])
-            _move_and_measure(row[lo:hi], v[d], v_next[d], g[lo:hi], dist[lo:hi])
-            _measure(row[hi:], v_next[d], dist[hi:])
+                             skip_below, row_f, col_f, t, tables)
+        _pass(wt, v, v_next, g, lo, hi, plan, dist, acc, parts)
         g[lo:hi] = 0.0
         bmu = _first_min(dist)
 
@@ -338,12 +445,33 @@ def group_sums(data, index, sums_out, counts_out, n_threads):
 
 
 def train_online(weights, data, order, alphas, sigmas, coords, grid_y, kind, lattice,
-                 skip_below, n_threads):
+                 skip_below, n_threads, tables=None):
     """Contract entry point: see :mod:`minisam.backends.compiled` (serial: a parallel region
     per step costs more than a step on maps of practical size)."""
     if order.shape[0] == 0:
         return
+    if tables is None:
+        tables = (np.zeros((1, 1)), np.zeros((1, 1)), np.zeros(1, dtype=np.int64),
+                  np.zeros(1, dtype=np.int64), np.zeros((1, 1), dtype=np.int64))
+    elif int(kind) == 5:
+        _check_tables(tables, order.shape[0], weights.shape[0])
     features_major = np.ascontiguousarray(weights.T)
     _train_online_features_major(features_major, data, order, alphas, sigmas, coords,
-                                 int(grid_y), int(kind), bool(lattice), float(skip_below))
+                                 int(grid_y), int(kind), bool(lattice), float(skip_below),
+                                 _pairwise_plan(weights.shape[1]), tuple(tables))
     weights[...] = features_major.T
+
+
+def _check_tables(tables, n_steps, n_nodes):
+    """Refuse tables whose codes would index out of bounds."""
+    xtab, ytab, xpos, ypos, ycode = tables
+    if xtab.shape[0] < n_steps or ytab.shape[0] < n_steps:
+        raise ValueError("tables have fewer rows than steps")
+    if xpos.shape[0] != n_nodes or ypos.shape[0] != n_nodes:
+        raise ValueError("xpos and ypos need one entry per node")
+    if xpos.max() - xpos.min() >= xtab.shape[1]:
+        raise ValueError("xtab too narrow for the spread of xpos")
+    if ypos.min() < 0 or ypos.max() >= ycode.shape[0] or ycode.shape[0] != ycode.shape[1]:
+        raise ValueError("ypos out of range of the square ycode table")
+    if ycode.min() < 0 or ycode.max() >= ytab.shape[1]:
+        raise ValueError("ycode out of range of ytab")

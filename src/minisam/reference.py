@@ -13,7 +13,10 @@ Conventions shared with the kernels
 * Node coordinates are a ``(n_nodes, 2)`` float64 array; on a rectangular grid node ``k`` has
   coordinates ``(k // y, k % y)``.
 * Ties in a best-matching-unit search go to the lowest node index.
-* Neighbourhood functions map a squared grid distance and a radius ``sigma`` to an influence.
+* Neighbourhood functions map the grid offset between a node and the winner and a radius
+  ``sigma`` to an influence. ``gaussian``, ``bubble`` and ``mexican_hat`` depend on the squared
+  distance ``d2 = dx^2 + dy^2`` only; ``minisom_bubble`` and ``triangle`` are products of one
+  factor per axis (MiniSom's definitions). ``mexican_hat`` can be negative.
 """
 
 from __future__ import annotations
@@ -23,17 +26,24 @@ from collections.abc import Callable
 import numpy as np
 
 __all__ = [
+    "AXIS_NEIGHBOURHOOD_FUNCTIONS",
     "NEIGHBOURHOOD_FUNCTIONS",
+    "NEIGHBOURHOODS",
     "batch_epoch",
     "bmu_many",
     "bmu_one",
     "bubble",
     "gaussian",
     "grid_coordinates",
+    "influence",
+    "mexican_hat",
+    "minisom_bubble",
     "neighbourhood_matrix",
     "squared_grid_distances",
+    "tabulated_influence",
     "top2_many",
     "train_online",
+    "triangle",
 ]
 
 #: Largest number of elements of a temporary ``(rows, n_nodes, n_features)`` block.
@@ -65,10 +75,54 @@ def bubble(d2: np.ndarray, sigma: float) -> np.ndarray:
     return (np.asarray(d2, dtype=np.float64) <= sigma * sigma).astype(np.float64)
 
 
+def mexican_hat(d2: np.ndarray, sigma: float) -> np.ndarray:
+    """Mexican hat ``exp(-d2 / c) * (1 - 2 d2 / c)`` with ``c = 2 sigma^2`` (negative beyond
+    ``d2 = c / 2``)."""
+    d2 = np.asarray(d2, dtype=np.float64)
+    c = 2.0 * sigma * sigma
+    return np.exp(-d2 / c) * (1.0 - (2.0 / c) * d2)
+
+
+def minisom_bubble(dx: np.ndarray, dy: np.ndarray, sigma: float) -> np.ndarray:
+    """MiniSom's bubble: 1 inside the *open* square ``|dx| < sigma`` and ``|dy| < sigma``."""
+    inside = (np.abs(np.asarray(dx, dtype=np.float64)) < sigma) & (
+        np.abs(np.asarray(dy, dtype=np.float64)) < sigma)
+    return inside.astype(np.float64)
+
+
+def triangle(dx: np.ndarray, dy: np.ndarray, sigma: float) -> np.ndarray:
+    """Triangle ``max(0, sigma - |dx|) * max(0, sigma - |dy|)`` (peak ``sigma^2``)."""
+    fx = np.maximum(0.0, sigma - np.abs(np.asarray(dx, dtype=np.float64)))
+    fy = np.maximum(0.0, sigma - np.abs(np.asarray(dy, dtype=np.float64)))
+    return fx * fy
+
+
+#: Neighbourhoods that depend on the squared grid distance only: ``f(d2, sigma)``.
 NEIGHBOURHOOD_FUNCTIONS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
     "gaussian": gaussian,
     "bubble": bubble,
+    "mexican_hat": mexican_hat,
 }
+
+#: Neighbourhoods that are a product of per-axis factors: ``f(dx, dy, sigma)``.
+AXIS_NEIGHBOURHOOD_FUNCTIONS: dict[str, Callable[[np.ndarray, np.ndarray, float],
+                                                 np.ndarray]] = {
+    "minisom_bubble": minisom_bubble,
+    "triangle": triangle,
+}
+
+#: Every neighbourhood name the kernels understand.
+NEIGHBOURHOODS = (*NEIGHBOURHOOD_FUNCTIONS, *AXIS_NEIGHBOURHOOD_FUNCTIONS)
+
+
+def influence(offsets: np.ndarray, sigma: float, neighbourhood: str) -> np.ndarray:
+    """Influence of a winner on nodes at grid ``offsets`` (``(..., 2)``: ``dx, dy``)."""
+    offsets = np.asarray(offsets, dtype=np.float64)
+    dx = offsets[..., 0]
+    dy = offsets[..., 1]
+    if neighbourhood in AXIS_NEIGHBOURHOOD_FUNCTIONS:
+        return AXIS_NEIGHBOURHOOD_FUNCTIONS[neighbourhood](dx, dy, sigma)
+    return NEIGHBOURHOOD_FUNCTIONS[neighbourhood](dx * dx + dy * dy, sigma)
 
 
 def neighbourhood_matrix(targets: np.ndarray, centres: np.ndarray, sigma: float,
@@ -77,9 +131,7 @@ def neighbourhood_matrix(targets: np.ndarray, centres: np.ndarray, sigma: float,
 
     Both arguments are ``(m, 2)`` arrays of grid coordinates.
     """
-    diff = targets[:, None, :] - centres[None, :, :]
-    d2 = np.einsum("kcx,kcx->kc", diff, diff)
-    return NEIGHBOURHOOD_FUNCTIONS[neighbourhood](d2, sigma)
+    return influence(targets[:, None, :] - centres[None, :, :], sigma, neighbourhood)
 
 
 # --------------------------------------------------------------------------- best-matching units
@@ -139,19 +191,37 @@ def top2_many(weights: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 # --------------------------------------------------------------------------- training
+def tabulated_influence(tables, t: int, bmu: int) -> np.ndarray:
+    """Influence of winner ``bmu`` at step ``t`` under the ``'tabulated'`` neighbourhood.
+
+    ``tables = (xtab, ytab, xpos, ypos, ycode)``: node ``k`` has the integer positions
+    ``xpos[k]``, ``ypos[k]``; its influence is ``xtab[t, |xpos[k] - xpos[b]|] *
+    ytab[t, ycode[ypos[k], ypos[b]]]``. It lets a caller supply a separable neighbourhood whose
+    factors it computed itself (MiniSom's gaussian, with NumPy's ``exp``, on any layout).
+    """
+    xtab, ytab, xpos, ypos, ycode = tables
+    return xtab[t, np.abs(xpos - xpos[bmu])] * ytab[t, ycode[ypos, ypos[bmu]]]
+
+
 def train_online(weights: np.ndarray, data: np.ndarray, order: np.ndarray, alphas: np.ndarray,
-                 sigmas: np.ndarray, coords: np.ndarray, neighbourhood: str) -> None:
+                 sigmas: np.ndarray, coords: np.ndarray, neighbourhood: str,
+                 tables=None) -> None:
     """Online (sequential) SOM training, in place.
 
     Step ``t`` presents ``v = data[order[t]]``, finds its best-matching unit ``b`` and moves every
-    node towards ``v``: ``w_k += alphas[t] * h(d2(k, b), sigmas[t]) * (v - w_k)``.
+    node towards ``v``: ``w_k += alphas[t] * h(coords[k] - coords[b], sigmas[t]) * (v - w_k)``
+    (``h`` from :func:`influence`; it may be negative for ``mexican_hat``). For
+    ``neighbourhood='tabulated'``, ``h`` comes from ``tables`` (see
+    :func:`tabulated_influence`) and ``sigmas`` and ``coords`` are not used.
     """
-    h_of = NEIGHBOURHOOD_FUNCTIONS[neighbourhood]
     for t in range(order.shape[0]):
         diff = data[order[t]] - weights  # v - w serves both the search and the update
         b = int(np.argmin(np.einsum("kd,kd->k", diff, diff)))
-        h = h_of(squared_grid_distances(coords, b), sigmas[t])
-        diff *= (alphas[t] * h)[:, None]
+        if neighbourhood == "tabulated":
+            h = tabulated_influence(tables, t, b)
+        else:
+            h = influence(coords - coords[b], sigmas[t], neighbourhood)
+        diff *= (h * alphas[t])[:, None]
         weights += diff
 
 
@@ -161,8 +231,9 @@ def batch_epoch(weights: np.ndarray, data: np.ndarray, alpha: float, sigma: floa
 
     Every sample is assigned to its best-matching unit; then for each node
     ``num = sum_n h(k, bmu_n) x_n`` and ``den = sum_n h(k, bmu_n)`` and
-    ``w_k = (1 - alpha) w_k + alpha num / den``. Nodes that no sample influences (``den == 0``,
-    possible with the bubble) keep their weights rather than shrinking towards the origin.
+    ``w_k = (1 - alpha) w_k + alpha num / den``. Nodes with ``den <= 0`` (no sample influences
+    them, possible with the bubbles and the triangle; or negative mexican-hat sums) keep their
+    weights rather than shrinking towards the origin.
     """
     n_nodes, n_features = weights.shape
     index, _ = bmu_many(weights, data)

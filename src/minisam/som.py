@@ -21,9 +21,11 @@ from minisam._validation import (
     check_vector,
 )
 from minisam.backends import BACKEND_NAMES, make_backend
-from minisam.reference import NEIGHBOURHOOD_FUNCTIONS
 
 __all__ = ["MiniSam"]
+
+#: The neighbourhood functions MiniSam offers (the kernels know more, for the MiniSom drop-in).
+NEIGHBOURHOOD_FUNCTIONS = ("gaussian", "bubble")
 
 
 def _check_n_jobs(n_jobs):

@@ -30,12 +30,25 @@ gemm_ilp64)``
 
 ``train_online(weights, data, order, alphas, sigmas, coords, grid_y, kind, lattice, skip_below,
 n_threads)``
-    ``len(order)`` online steps, in place (see :func:`minisam.reference.train_online`). Node
+    ``len(order)`` online steps, in place (see :func:`minisam.reference.train_online`). The
+    best-matching unit of a step is exactly ``np.argmin(np.linalg.norm(v - w, axis=1))``: the
+    squared differences of a node are summed in NumPy's pairwise order (each product rounded,
+    no FMA), and among the nodes whose rounded ``sqrt`` is least the lowest index wins. Node
     ``k`` has grid coordinates ``coords[k]``; when ``lattice`` is true they are
     ``(k // grid_y, k % grid_y)`` and the kernel may use that (separable gaussian tables).
-    ``kind`` is a neighbourhood code from :data:`NEIGHBOURHOOD_CODES`. A node whose influence
-    ``alphas[t] * h`` is below ``skip_below`` is left untouched: its change would be below
-    rounding (see :func:`skip_threshold`).
+    ``kind`` is a neighbourhood code from :data:`NEIGHBOURHOOD_CODES` (``dx, dy`` are the
+    coordinate offsets of the node from the winner, ``d2 = dx^2 + dy^2``; the functions are those
+    of :mod:`minisam.reference`). A node whose influence ``|alphas[t] * h|`` is below
+    ``skip_below`` is left untouched: its change would be below rounding (see
+    :func:`skip_threshold`). Influences can be negative (``mexican_hat``) and must then be
+    applied, not skipped.
+
+    ``train_online(..., tables=(xtab, ytab, xpos, ypos, ycode))`` with ``kind`` 5
+    (``'tabulated'``): the influence of winner ``b`` on node ``k`` at step ``t`` is
+    ``xtab[t, |xpos[k] - xpos[b]|] * ytab[t, ycode[ypos[k], ypos[b]]]`` (float64 tables with
+    one row per step, int64 positions and codes), multiplied by ``alphas[t]`` in that order;
+    ``sigmas`` and ``coords`` are then unused. The MiniSom drop-in supplies MiniSom's gaussian
+    this way, its factors computed by NumPy, so that influences are bitwise MiniSom's.
 """
 
 from __future__ import annotations
@@ -52,6 +65,10 @@ __all__ = ["NEIGHBOURHOOD_CODES", "CompiledBackend", "skip_threshold"]
 NEIGHBOURHOOD_CODES = {
     "gaussian": 0,  # exp(-d2 / (2 sigma^2))
     "bubble": 1,  # 1 if d2 <= sigma^2 else 0
+    "mexican_hat": 2,  # exp(-d2 / c) * (1 - 2 d2 / c), c = 2 sigma^2 (can be negative)
+    "minisom_bubble": 3,  # 1 if |dx| < sigma and |dy| < sigma else 0 (MiniSom's bubble)
+    "triangle": 4,  # max(0, sigma - |dx|) * max(0, sigma - |dy|)
+    "tabulated": 5,  # factors from caller-supplied tables (see below)
 }
 
 #: Rows of ``data`` per GEMM call: large enough for BLAS efficiency, small enough that the

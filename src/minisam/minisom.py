@@ -1,0 +1,946 @@
+"""``MiniSom``: a drop-in replacement for the ``minisom`` package (release 2.3.6), on minisam's
+compiled kernels.
+
+``from minisam import MiniSom`` gives the same constructor, methods, defaults, return types,
+errors and warnings as ``from minisom import MiniSom``, and the same numbers for the same seed:
+the initial weights, :meth:`MiniSom.random_weights_init` and the random sample order consume the
+``numpy.random.RandomState`` exactly as MiniSom does, and every training method follows MiniSom's
+update rule and decay schedules step by step. What changes is the speed: online training runs
+all its steps in one kernel call, batch training and the quality measures search best-matching
+units in chunks with compiled kernels, and nothing builds an ``n_samples x n_nodes`` matrix
+(except :meth:`MiniSom._distance_from_weights`, whose purpose is to return one).
+
+The attributes MiniSom users touch stay live: assigning ``_weights``, ``_sigma``,
+``_learning_rate``, ``neighborhood``, ``_activation_distance``, the decay functions or the grids
+``_xx``/``_yy``/``_neigx``/``_neigy`` takes effect on the next call. A neighbourhood, distance
+or decay function the kernels do not know (a user's callable, a subclass override) runs on an
+exact NumPy path instead.
+
+Differences from MiniSom 2.3.6 are deliberate fixes, listed in the README ("Differences from
+MiniSom") and in :class:`MiniSom`'s notes.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections import Counter, defaultdict
+
+import numpy as np
+
+from minisam import _minisom_core as core
+from minisam import _smoothing, reference
+from minisam._validation import check_choice, check_positive_int
+from minisam.backends import BACKEND_NAMES, make_backend
+from minisam.backends.compiled import NEIGHBOURHOOD_CODES, _lattice_y, skip_threshold
+
+__all__ = ["MiniSom", "fast_norm"]
+
+_RECT_OFFSETS = ((0, -1), (-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1))
+# Hexagonal neighbours of a node whose row (fixed y) is shifted half a step towards lower x
+# relative to the rows next to it, and of a node whose row is not.
+_HEX_OFFSETS_SHIFTED = ((0, 1), (1, 0), (0, -1), (-1, -1), (-1, 0), (-1, 1))
+_HEX_OFFSETS_PLAIN = ((1, 1), (1, 0), (1, -1), (0, -1), (-1, 0), (0, 1))
+
+#: MiniSom method name -> kernel neighbourhood code name (see ``NEIGHBOURHOOD_CODES``).
+_KERNEL_NEIGHBOURHOODS = {
+    "_gaussian": "gaussian",
+    "_mexican_hat": "mexican_hat",
+    "_bubble": "minisom_bubble",
+    "_triangle": "triangle",
+}
+_DISTANCE_METHODS = {
+    "_euclidean_distance": "euclidean",
+    "_cosine_distance": "cosine",
+    "_manhattan_distance": "manhattan",
+    "_chebyshev_distance": "chebyshev",
+}
+_DECAY_METHODS = ("_inverse_decay_to_zero", "_linear_decay_to_zero", "_inverse_decay_to_one",
+                  "_linear_decay_to_one", "_asymptotic_decay")
+
+
+def fast_norm(x):
+    """Euclidean norm of a 1-D array, ``sqrt(x . x)``."""
+    return np.sqrt(np.dot(x, x.T))
+
+
+def _check_map_size(name, value) -> int:
+    return check_positive_int(name, value)
+
+
+def _check_real(name, value, *, positive=False) -> None:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    as_float = float(value)
+    if not math.isfinite(as_float) or (positive and as_float <= 0):
+        kind = "a positive finite number" if positive else "a finite number"
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+
+
+def _finite_schedule(values: np.ndarray) -> bool:
+    return bool(np.isfinite(values).all())
+
+
+class MiniSom:
+    """A Self-Organizing Map with MiniSom 2.3.6's interface and numbers, on compiled kernels.
+
+    Parameters
+    ----------
+    x, y : int
+        Map size: ``x`` rows and ``y`` columns of nodes (weights have shape ``(x, y,
+        input_len)``).
+    input_len : int
+        Number of features of each sample.
+    sigma : float, default 1
+        Initial spread of the neighbourhood function; must be positive. A warning is given
+        when it exceeds the map's diagonal, and (bubble, triangle) when it is not an integer
+        >= 1.
+    learning_rate : float, default 0.5
+        Initial learning rate.
+    decay_function : {'asymptotic_decay', 'inverse_decay_to_zero', 'linear_decay_to_zero'} or \
+callable
+        How the learning rate decays with the step ``t`` of ``T``: ``lr / (1 + 2t/T)``,
+        ``lr C / (C + t)`` with ``C = T / 100``, ``lr (1 - t / T)``, or ``f(lr, t, T)``.
+    neighborhood_function : {'gaussian', 'mexican_hat', 'bubble', 'triangle'}
+        Influence of the winner ``c`` on node ``n``: ``exp(-|p_n - p_c|^2 / (2 sigma^2))``
+        and the mexican hat on the (topology-aware) node positions; the bubble (1 where
+        ``|i - c_i| < sigma`` and ``|j - c_j| < sigma``) and the triangle
+        (``max(0, sigma - |i - c_i|) max(0, sigma - |j - c_j|)``) on the grid indices.
+    topology : {'rectangular', 'hexagonal'}
+        In the hexagonal topology every other row of nodes (fixed ``j``; the last one and every
+        second one before it) is shifted by -0.5 along ``x`` and ``y`` positions are scaled by
+        :attr:`Y_HEX_CONV_FACTOR`, so that the six neighbours of a node are at distance 1.
+    activation_distance : {'euclidean', 'cosine', 'manhattan', 'chebyshev'} or callable
+        Distance that selects the winning node; a callable ``f(x, w)`` receives one sample and
+        the ``(x, y, input_len)`` weights and returns an ``(x, y)`` array.
+    random_seed : int, optional
+        Seed of the model's ``numpy.random.RandomState`` (initial weights,
+        :meth:`random_weights_init`, random sample order).
+    sigma_decay_function : {'asymptotic_decay', 'inverse_decay_to_one', 'linear_decay_to_one'}
+        How ``sigma`` decays: ``s / (1 + 2t/T)``, ``s / (1 + t (s - 1) / T)``,
+        ``s + t (1 - s) / T``.
+    backend : {'auto', 'numpy', 'cython', 'numba'}, keyword-only, default 'auto'
+        Compute engine of the kernels (not in MiniSom).
+    n_jobs : int, keyword-only, optional
+        Threads the kernels may use; default every CPU available (not in MiniSom). Results do
+        not depend on it.
+
+    Notes
+    -----
+    Differences from MiniSom 2.3.6 (each a fix; see the README):
+
+    * ``activation_distance='chebyshev'`` is ``max |x - w|``; MiniSom computes ``max(x - w)``,
+      which is not a distance and picks the wrong winners.
+    * ``distance_map()`` on a hexagonal map with an even number of columns ``y`` averages over
+      the six nodes that surround each node (as given by :meth:`get_euclidean_coordinates` and
+      used by :meth:`topographic_error`); MiniSom uses the neighbours of the opposite row
+      shift there. Maps with odd ``y`` give MiniSom's values.
+    * Invalid arguments fail early: ``sigma <= 0``, non-integer or non-positive sizes, a
+      ``decay_function`` or ``activation_distance`` that is neither a known name nor callable,
+      empty data, data with NaN or infinity, and fixed points with non-integer coordinates
+      raise ``TypeError``/``ValueError`` before any work, and a failed call leaves the weights
+      and the random generator as they were.
+    """
+
+    Y_HEX_CONV_FACTOR = (3.0 / 2.0) / np.sqrt(3)
+
+    def __init__(self, x, y, input_len, sigma=1, learning_rate=0.5,
+                 decay_function='asymptotic_decay', neighborhood_function='gaussian',
+                 topology='rectangular', activation_distance='euclidean', random_seed=None,
+                 sigma_decay_function='asymptotic_decay', *, backend='auto', n_jobs=None):
+        x = _check_map_size("x", x)
+        y = _check_map_size("y", y)
+        input_len = _check_map_size("input_len", input_len)
+        _check_real("sigma", sigma, positive=True)
+        _check_real("learning_rate", learning_rate)
+        check_choice("backend", backend, BACKEND_NAMES)
+        n_jobs = None if n_jobs is None else check_positive_int("n_jobs", n_jobs)
+        if sigma > math.sqrt(x * x + y * y):
+            warnings.warn("Warning: sigma might be too high for the dimension of the map.",
+                          UserWarning, stacklevel=2)
+
+        self._random_generator = np.random.RandomState(random_seed)
+        self._learning_rate = learning_rate
+        self._sigma = sigma
+        self._input_len = input_len
+        # Initial weights: uniform in [-1, 1), each node scaled to unit length.
+        weights = self._random_generator.rand(x, y, input_len) * 2 - 1
+        weights /= np.linalg.norm(weights, axis=-1, keepdims=True)
+        self._weights = weights
+        self._activation_map = np.zeros((x, y))
+        self._neigx = np.arange(x)
+        self._neigy = np.arange(y)
+
+        if topology not in ('hexagonal', 'rectangular'):
+            raise ValueError(f'{topology} not supported only hexagonal and rectangular '
+                             f'available')
+        self.topology = topology
+        # Node positions, stored as MiniSom stores them: arrays of shape (y, x).
+        xx, yy = np.meshgrid(self._neigx, self._neigy)
+        self._xx = xx.astype(float)
+        self._yy = yy.astype(float)
+        if topology == 'hexagonal':
+            shifted = (y - 1 - np.arange(y)) % 2 == 0  # the last row and every second before
+            self._xx[shifted] -= 0.5
+            self._yy *= self.Y_HEX_CONV_FACTOR
+            if neighborhood_function == 'triangle':
+                warnings.warn('triangle neighborhood function does not take in account '
+                              'hexagonal topology', UserWarning, stacklevel=2)
+
+        lr_decays = {'inverse_decay_to_zero': self._inverse_decay_to_zero,
+                     'linear_decay_to_zero': self._linear_decay_to_zero,
+                     'asymptotic_decay': self._asymptotic_decay}
+        if isinstance(decay_function, str):
+            if decay_function not in lr_decays:
+                raise ValueError(f"{decay_function} not supported. Functions available: "
+                                 f"{', '.join(lr_decays)}")
+            self._learning_rate_decay_function = lr_decays[decay_function]
+        elif callable(decay_function):
+            self._learning_rate_decay_function = decay_function
+        else:
+            raise TypeError(f"decay_function must be one of {', '.join(lr_decays)} or a "
+                            f"callable, got {type(decay_function).__name__}")
+
+        sigma_decays = {'inverse_decay_to_one': self._inverse_decay_to_one,
+                        'linear_decay_to_one': self._linear_decay_to_one,
+                        'asymptotic_decay': self._asymptotic_decay}
+        if not isinstance(sigma_decay_function, str) or sigma_decay_function not in sigma_decays:
+            raise ValueError(f"{sigma_decay_function} not supported. Functions available: "
+                             f"{', '.join(sigma_decays)}")
+        self._sigma_decay_function = sigma_decays[sigma_decay_function]
+
+        neighbourhoods = {'gaussian': self._gaussian, 'mexican_hat': self._mexican_hat,
+                          'bubble': self._bubble, 'triangle': self._triangle}
+        if not isinstance(neighborhood_function, str) or \
+                neighborhood_function not in neighbourhoods:
+            raise ValueError(f"{neighborhood_function} not supported. Functions available: "
+                             f"{', '.join(neighbourhoods)}")
+        if neighborhood_function in ('triangle', 'bubble') and (
+                divmod(sigma, 1)[1] != 0 or sigma < 1):
+            warnings.warn('sigma should be an integer >=1 when triangle or bubble are used '
+                          'as neighborhood function', UserWarning, stacklevel=2)
+        self.neighborhood = neighbourhoods[neighborhood_function]
+
+        distances = {'euclidean': self._euclidean_distance, 'cosine': self._cosine_distance,
+                     'manhattan': self._manhattan_distance,
+                     'chebyshev': self._chebyshev_distance}
+        if isinstance(activation_distance, str):
+            if activation_distance not in distances:
+                raise ValueError(f"{activation_distance} not supported. Distances available: "
+                                 f"{', '.join(distances)}")
+            self._activation_distance = distances[activation_distance]
+        elif callable(activation_distance):
+            self._activation_distance = activation_distance
+        else:
+            raise TypeError(f"activation_distance must be one of {', '.join(distances)} or a "
+                            f"callable, got {type(activation_distance).__name__}")
+
+        self._backend_name = backend
+        self._n_jobs = n_jobs
+        self._backend = make_backend(backend, n_jobs)
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_backend", None)  # rebuilt on load (it holds library handles)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._backend = make_backend(state.get("_backend_name", "auto"),
+                                     state.get("_n_jobs"))
+
+    # ------------------------------------------------------------------ MiniSom's API
+    def get_weights(self):
+        """The weights, an ``(x, y, input_len)`` array (the model's own, not a copy)."""
+        return self._weights
+
+    def get_euclidean_coordinates(self):
+        """Positions of the nodes in the plane, as two ``(x, y)`` arrays ``xx, yy``: node
+        ``(i, j)`` sits at ``(xx[i, j], yy[i, j])`` (differs from the grid indices only on a
+        hexagonal map)."""
+        return self._xx.T, self._yy.T
+
+    def convert_map_to_euclidean(self, xy):
+        """Position in the plane of the node(s) at map coordinates ``xy``."""
+        return self._xx.T[xy], self._yy.T[xy]
+
+    def _activate(self, x):
+        """Set :attr:`_activation_map` to the activation distance of ``x`` to every node."""
+        self._activation_map = self._activation_distance(x, self._weights)
+
+    def activate(self, x):
+        """The ``(x, y)`` map of activation distances from ``x`` to every node."""
+        self._activate(x)
+        return self._activation_map
+
+    # decay functions (MiniSom's names and signatures)
+    def _inverse_decay_to_zero(self, learning_rate, t, max_iter):
+        return core.inverse_decay_to_zero(learning_rate, t, max_iter)
+
+    def _linear_decay_to_zero(self, learning_rate, t, max_iter):
+        return core.linear_decay_to_zero(learning_rate, t, max_iter)
+
+    def _inverse_decay_to_one(self, sigma, t, max_iter):
+        return core.inverse_decay_to_one(sigma, t, max_iter)
+
+    def _linear_decay_to_one(self, sigma, t, max_iter):
+        return core.linear_decay_to_one(sigma, t, max_iter)
+
+    def _asymptotic_decay(self, dynamic_parameter, t, max_iter):
+        return core.asymptotic_decay(dynamic_parameter, t, max_iter)
+
+    # neighbourhood functions: winner c = (i, j), result of shape (x, y)
+    def _gaussian(self, c, sigma):
+        """Gaussian centred on node ``c`` over the node positions."""
+        px, py = self._xx.T, self._yy.T
+        d = 2 * sigma * sigma
+        return np.exp(-np.power(px - px[c], 2) / d) * np.exp(-np.power(py - py[c], 2) / d)
+
+    def _mexican_hat(self, c, sigma):
+        """Mexican hat centred on node ``c`` over the node positions (negative far away)."""
+        px, py = self._xx.T, self._yy.T
+        p = np.power(px - px[c], 2) + np.power(py - py[c], 2)
+        d = 2 * sigma * sigma
+        return np.exp(-p / d) * (1 - 2 / d * p)
+
+    def _bubble(self, c, sigma):
+        """1 on the nodes whose grid indices differ from ``c`` by less than ``sigma``."""
+        along_x = (self._neigx > c[0] - sigma) & (self._neigx < c[0] + sigma)
+        along_y = (self._neigy > c[1] - sigma) & (self._neigy < c[1] + sigma)
+        return np.outer(along_x, along_y) * 1.
+
+    def _triangle(self, c, sigma):
+        """``max(0, sigma - |i - c_i|) * max(0, sigma - |j - c_j|)`` on the grid indices."""
+        along_x = sigma - np.abs(c[0] - self._neigx)
+        along_y = sigma - np.abs(c[1] - self._neigy)
+        along_x = np.where(along_x < 0, 0., along_x)
+        along_y = np.where(along_y < 0, 0., along_y)
+        return np.outer(along_x, along_y)
+
+    # activation distances: one sample x against the (x, y, input_len) weights w
+    def _cosine_distance(self, x, w):
+        return core.cosine_distance(x, w)
+
+    def _euclidean_distance(self, x, w):
+        return core.euclidean_distance(x, w)
+
+    def _manhattan_distance(self, x, w):
+        return core.manhattan_distance(x, w)
+
+    def _chebyshev_distance(self, x, w):
+        return core.chebyshev_distance(x, w)
+
+    def _check_iteration_number(self, num_iteration):
+        if isinstance(num_iteration, (bool, np.bool_)) or not isinstance(num_iteration,
+                                                                          numbers.Integral):
+            raise TypeError(f"num_iteration must be an integer, got "
+                            f"{type(num_iteration).__name__} {num_iteration!r}")
+        if num_iteration < 1:
+            raise ValueError('num_iteration must be >= 1')
+        return int(num_iteration)
+
+    def _check_input_len(self, data):
+        """Check that ``data`` has ``input_len`` features; return it as a float64 array."""
+        return self._as_data(data)
+
+    def winner(self, x):
+        """Map coordinates ``(i, j)`` (a tuple of NumPy integers) of the node nearest to ``x``."""
+        self._activate(x)
+        return np.unravel_index(self._activation_map.argmin(), self._activation_map.shape)
+
+    def update(self, x, win, t, max_iteration):
+        """One online step: move every node towards ``x`` by
+        ``learning_rate(t) * neighborhood(win, sigma(t)) * (x - w)``.
+
+        Parameters
+        ----------
+        x : array-like
+            The sample.
+        win : tuple
+            Map coordinates of the winning node.
+        t : int
+            Step (or epoch) number that the decay functions receive.
+        max_iteration : int
+            Number of steps (or epochs) of the training the decay functions refer to.
+        """
+        eta = self._learning_rate_decay_function(self._learning_rate, t, max_iteration)
+        sig = self._sigma_decay_function(self._sigma, t, max_iteration)
+        g = self.neighborhood(win, sig) * eta
+        self._weights += g[..., None] * (x - self._weights)
+
+    def quantization(self, data):
+        """The weights of each sample's best-matching unit (Euclidean), ``(n, input_len)``."""
+        data = self._as_data(data)
+        flat = self._flat_weights()
+        index, _ = core.euclidean_bmu(self._backend, flat, data)
+        return flat[index]
+
+    def random_weights_init(self, data):
+        """Set the weights of every node to a sample of ``data`` picked at random."""
+        data = self._as_data(data)
+        shape = self._activation_map.shape
+        picks = [self._random_generator.randint(len(data)) for _ in range(int(np.prod(shape)))]
+        self._weights[np.unravel_index(np.arange(len(picks)), shape)] = data[picks]
+
+    def pca_weights_init(self, data):
+        """Spread the weights over the plane of the first two principal components of
+        ``data``, centred on its mean (deterministic)."""
+        if self._input_len == 1:
+            raise ValueError('The data needs at least 2 features for pca initialization')
+        data = self._as_data(data)
+        if len(self._neigx) == 1 or len(self._neigy) == 1:
+            warnings.warn('PCA initialization inappropriate: One of the dimensions of the '
+                          'map is 1.', UserWarning, stacklevel=2)
+        eigvals, eigvecs = np.linalg.eigh(np.cov(data, rowvar=False))
+        by_variance = np.argsort(eigvals)[::-1]
+        pc1 = eigvecs[:, by_variance[0]]
+        pc2 = eigvecs[:, by_variance[1]]
+        along_1 = np.linspace(-1, 1, len(self._neigx))[:, None, None]
+        along_2 = np.linspace(-1, 1, len(self._neigy))[None, :, None]
+        self._weights[...] = np.mean(data, axis=0) + along_1 * pc1 + along_2 * pc2
+
+    def _check_fixed_points(self, fixed_points, data):
+        """Validate ``{sample index: (i, j)}``; return it with plain ``int`` values."""
+        checked = {}
+        x_size, y_size = self._weights.shape[0], self._weights.shape[1]
+        for k, position in fixed_points.items():
+            if not isinstance(k, int):
+                raise TypeError('fixed points indexes must be integers.')
+            if k >= len(data) or k < 0:
+                raise ValueError('an index of a fixed point cannot be grater than len(data) '
+                                 'or less than 0.')
+            try:
+                i, j = position
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f'the coordinates of fixed point {k} must be a pair (i, j), '
+                                f'got {position!r}') from exc
+            for value in (i, j):
+                if isinstance(value, (bool, np.bool_)) or not isinstance(value,
+                                                                         numbers.Integral):
+                    raise TypeError(f'coordinates for fixed point {k} must be integers, got '
+                                    f'{position!r}')
+            if i >= x_size or j >= y_size:
+                raise ValueError('coordinates for fixed point are out of boundaries.')
+            if i < 0 or j < 0:
+                raise ValueError('coordinates cannot be negative.')
+            checked[int(k)] = (int(i), int(j))
+        return checked
+
+    def train(self, data, num_iteration, random_order=False, verbose=False, use_epochs=False,
+              fixed_points=None):
+        """Online training.
+
+        Parameters
+        ----------
+        data : array-like, shape (n_samples, input_len)
+        num_iteration : int
+            Number of steps (``use_epochs=False``) or of epochs (``use_epochs=True``, each
+            presenting every sample once, ``len(data) * num_iteration`` steps in all).
+        random_order : bool, default False
+            Present the samples in random order (MiniSom's shuffle of ``t % len(data)``, or
+            one permutation repeated every epoch) instead of cyclically.
+        verbose : bool, default False
+            Print progress, then the quantization error.
+        use_epochs : bool, default False
+            Decay the learning rate and sigma per epoch instead of per step.
+        fixed_points : dict, optional
+            ``{sample index: (i, j)}``: these samples always update around node ``(i, j)``
+            instead of their best-matching unit.
+        """
+        num_iteration = self._check_iteration_number(num_iteration)
+        array = self._as_data(data)
+        fixed = self._check_fixed_points(fixed_points, array) if fixed_points else {}
+        state = self._random_generator.get_state()
+        try:
+            order = core.iteration_indexes(len(array), num_iteration,
+                                           self._random_generator if random_order else None,
+                                           use_epochs)
+            if use_epochs:
+                epochs = np.arange(num_iteration)
+                etas, sigmas = self._schedules(epochs, num_iteration)
+                etas = np.repeat(etas, len(array))
+                sigmas = np.repeat(sigmas, len(array))
+            else:
+                etas, sigmas = self._schedules(np.arange(num_iteration), num_iteration)
+            self._train_online(array, order, etas, sigmas, fixed, verbose)
+        except BaseException:
+            self._random_generator.set_state(state)
+            raise
+        if verbose:
+            print('\n quantization error:', self.quantization_error(array))
+
+    def train_random(self, data, num_iteration, verbose=False):
+        """Online training, ``num_iteration`` steps on samples picked in random order."""
+        self.train(data, num_iteration, random_order=True, verbose=verbose)
+
+    def train_batch(self, data, num_iteration, verbose=False):
+        """Online training, ``num_iteration`` steps on the samples in order (cyclically).
+
+        Despite its name this is MiniSom's sequential *online* training; see
+        :meth:`train_batch_offline` for the batch algorithm.
+        """
+        self.train(data, num_iteration, random_order=False, verbose=verbose)
+
+    def train_batch_offline(self, data, num_iteration, verbose=False):
+        """Batch training (Kohonen's batch map, damped): one update of the whole map per
+        iteration.
+
+        Iteration ``t`` finds every sample's winner ``c(x)`` (activation distance), then sets
+        ``w_n = (1 - lr_t) w_n + lr_t * sum_x h(c(x), n) x / sum_x h(c(x), n)`` for the nodes
+        whose ``sum_x h(c(x), n)`` is positive (the others keep their weights), with ``h`` the
+        neighbourhood at ``sigma_t``.
+        """
+        num_iteration = self._check_iteration_number(num_iteration)
+        array = self._as_data(data)
+        etas, sigmas = self._schedules(np.arange(num_iteration), num_iteration)
+        progress = core.Progress(num_iteration) if verbose else None
+
+        def run(flat):
+            for it in range(num_iteration):
+                if it == num_iteration - 1:  # MiniSom's last winner search leaves this map
+                    last_activation = self._activation_distance(array[-1], self._weights)
+                self._batch_epoch(flat, array, float(etas[it]), float(sigmas[it]))
+                if progress is not None:
+                    progress.update(it + 1)
+            return last_activation
+
+        self._activation_map = self._commit(run)
+        if verbose:
+            print(f'\nQuantization Error: {self.quantization_error(array):.4f}')
+
+    def distance_map(self, scaling='sum'):
+        """The U-matrix: for every node, the sum (``scaling='sum'``) or mean (``'mean'``) of
+        the Euclidean distances between its weights and those of its adjacent nodes, divided
+        by the largest such value. Adjacent: the 8 surrounding nodes on a rectangular map, the
+        6 surrounding nodes on a hexagonal one.
+        """
+        if scaling not in ('sum', 'mean'):
+            raise ValueError(f'scaling should be either "sum" or "mean" ("{scaling}" not '
+                             f'valid)')
+        w = np.asarray(self._weights, dtype=np.float64)
+        if w.ndim == 2:
+            w = w[..., None]
+        x_size, y_size = w.shape[:2]
+        um = np.full((x_size, y_size, 8), np.nan)
+        cols = np.arange(y_size)
+        if self.topology == 'hexagonal':
+            shifted = (y_size - 1 - cols) % 2 == 0  # as in the node positions
+            groups = [(cols[shifted], _HEX_OFFSETS_SHIFTED), (cols[~shifted], _HEX_OFFSETS_PLAIN)]
+        else:
+            groups = [(cols, _RECT_OFFSETS)]
+        for group_cols, offsets in groups:
+            ii, jj = np.meshgrid(np.arange(x_size), group_cols, indexing='ij')
+            for slot, (di, dj) in enumerate(offsets):
+                ni, nj = ii + di, jj + dj
+                ok = (ni >= 0) & (ni < x_size) & (nj >= 0) & (nj < y_size)
+                diff = w[ii[ok], jj[ok]] - w[ni[ok], nj[ok]]
+                um[ii[ok], jj[ok], slot] = np.sqrt(np.einsum('nd,nd->n', diff, diff))
+        um = np.nanmean(um, axis=2) if scaling == 'mean' else np.nansum(um, axis=2)
+        return um / um.max()
+
+    def activation_response(self, data):
+        """How many samples each node wins (activation distance), an ``(x, y)`` float array."""
+        array = self._as_data(data)
+        index = self._winners(array)
+        shape = self._weights.shape[:2]
+        counts = np.bincount(index, minlength=int(np.prod(shape))).astype(np.float64)
+        return counts.reshape(shape)
+
+    def _distance_from_weights(self, data):
+        """The full ``(n_samples, n_nodes)`` matrix of Euclidean distances (MiniSom's helper;
+        it needs ``n_samples x n_nodes`` memory, which the other methods avoid)."""
+        x = np.array(data)
+        w = self._weights.reshape(-1, self._weights.shape[2])
+        cross = np.dot(x, w.T)
+        squares = -2 * cross + np.power(x, 2).sum(axis=1, keepdims=True) + \
+            np.power(w, 2).sum(axis=1, keepdims=True).T
+        return np.sqrt(np.maximum(0, squares))
+
+    def quantization_error(self, data):
+        """Mean Euclidean distance between each sample and its best-matching unit."""
+        data = self._as_data(data)
+        _, d2 = core.euclidean_bmu(self._backend, self._flat_weights(), data)
+        return np.mean(np.sqrt(d2))
+
+    def distortion_measure(self, data):
+        """``sum over samples x and nodes n of h(c(x), n) * |x - w_n|`` with ``h`` the
+        neighbourhood at the initial ``sigma`` and ``c(x)`` the winner (activation distance).
+
+        As in MiniSom, the distances are not squared.
+        """
+        array = self._as_data(data)
+        flat = self._flat_weights()
+        index = self._winners(array, flat)
+        shape = self._weights.shape[:2]
+        plan = self._neighbourhood_plan(np.array([self._sigma], dtype=np.float64))
+        rows = core.block_rows(*flat.shape)
+        total = 0
+        for start in range(0, len(array), rows):
+            stop = min(len(array), start + rows)
+            dist = core.euclidean_block_distances(flat, array[start:stop])
+            if plan is not None:
+                name, coords = plan
+                h = reference.neighbourhood_matrix(coords[index[start:stop]], coords,
+                                                   self._sigma, name)
+            else:
+                h = np.stack([np.asarray(self.neighborhood(np.unravel_index(k, shape),
+                                                           self._sigma)).reshape(-1)
+                              for k in index[start:stop]])
+            for value in (h * dist).sum(axis=1):
+                total += value
+        return total
+
+    def topographic_error(self, data):
+        """Fraction of samples whose best and second-best nodes (Euclidean) are not adjacent:
+        on a rectangular map adjacent means at most one step apart along each axis (diagonals
+        included), on a hexagonal one that the nodes' positions are 1 apart. NaN, with a
+        warning, on a 1-by-1 map."""
+        data = self._as_data(data)
+        if int(np.prod(self._activation_map.shape)) == 1:
+            warnings.warn('The topographic error is not defined for a 1-by-1 map.',
+                          UserWarning, stacklevel=2)
+            return np.nan
+        if self.topology == 'hexagonal':
+            return self._topographic_error_hexagonal(data)
+        return self._topographic_error_rectangular(data)
+
+    def _best_two(self, data):
+        """Flat indices of each sample's best and second-best node (Euclidean)."""
+        return self._backend.top2_many(self._flat_weights(), self._as_data(data))
+
+    def _topographic_error_hexagonal(self, data):
+        """Fraction of samples whose two best nodes are not 1 apart in the plane."""
+        first, second = self._best_two(data)
+        y_size = self._weights.shape[1]
+        px, py = self._xx.T, self._yy.T
+        p1 = (first // y_size, first % y_size)
+        p2 = (second // y_size, second % y_size)
+        gap = np.hypot(px[p1] - px[p2], py[p1] - py[p2])
+        return 1 - np.mean(np.isclose(1, gap))
+
+    def _topographic_error_rectangular(self, data):
+        """Fraction of samples whose two best nodes are more than one step apart along either
+        axis (diagonal neighbours count as adjacent)."""
+        first, second = self._best_two(data)
+        y_size = self._weights.shape[1]
+        steps = np.hypot(first // y_size - second // y_size, first % y_size - second % y_size)
+        return (steps > 1.42).mean()
+
+    def _get_euclidean_coordinates_from_index(self, index):
+        """Position in the plane of the node with flat index ``index`` (``(-1, -1)`` for a
+        negative index)."""
+        if index < 0:
+            return (-1, -1)
+        y_size = self._weights.shape[1]
+        return self.convert_map_to_euclidean((int(index // y_size), int(index % y_size)))
+
+    def win_map(self, data, return_indices=False):
+        """``defaultdict(list)``: for every winning node ``(i, j)``, the samples it wins (or
+        their indices with ``return_indices=True``), in data order."""
+        array = self._as_data(data)
+        winmap = defaultdict(list)
+        for n, (position, sample) in enumerate(zip(self._winner_positions(array), data,
+                                                   strict=False)):
+            winmap[position].append(n if return_indices else sample)
+        return winmap
+
+    def labels_map(self, data, labels):
+        """``defaultdict``: for every winning node ``(i, j)``, a ``Counter`` of the labels of
+        the samples it wins."""
+        array = self._as_data(data)
+        if not len(array) == len(labels):
+            raise ValueError('data and labels must have the same length.')
+        winmap = defaultdict(list)
+        for position, label in zip(self._winner_positions(array), labels, strict=False):
+            winmap[position].append(label)
+        for position in winmap:
+            winmap[position] = Counter(winmap[position])
+        return winmap
+
+    # ------------------------------------------------------------------ internals
+    def _as_data(self, data) -> np.ndarray:
+        """``data`` as a C-contiguous float64 ``(n_samples, input_len)`` array, or an error."""
+        try:
+            array = np.asarray(data)
+        except (TypeError, ValueError) as exc:  # ragged nested sequences end up here
+            raise ValueError(f"data must be a rectangular array of numbers: {exc}") from exc
+        if array.dtype.kind == "c":
+            raise TypeError(f"data must be real-valued, got complex dtype {array.dtype}")
+        if array.ndim == 0:
+            raise TypeError("data must be a 2-D array of samples, got a scalar")
+        if array.shape[0] == 0:
+            raise core.EmptyDataError("data must contain at least one sample")
+        if array.ndim == 1:
+            raise TypeError(f"data must be a 2-D array of samples (n_samples, "
+                            f"{self._input_len}), got a 1-D array of shape {array.shape}")
+        if array.shape[1] != self._input_len:
+            raise ValueError(f'Received {array.shape[1]} features, expected '
+                             f'{self._input_len}.')
+        if array.ndim != 2:
+            raise ValueError(f"data must be a 2-D array of samples, got shape {array.shape}")
+        if array.dtype.kind not in "biuf":
+            try:
+                array = array.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"data must hold real numbers, got dtype {array.dtype}") from exc
+        array = np.ascontiguousarray(array, dtype=np.float64)
+        for start in range(0, len(array), 1 << 15):  # in blocks: no n x input_len mask
+            block = array[start:start + (1 << 15)]
+            if not np.isfinite(block).all():
+                bad = np.argwhere(~np.isfinite(block))[0]
+                raise ValueError(f"data must contain only finite values; found "
+                                 f"{block[tuple(bad)]} at index ({start + int(bad[0])}, "
+                                 f"{int(bad[1])})")
+        return array
+
+    def _flat_weights(self) -> np.ndarray:
+        """The weights as a C-contiguous float64 ``(n_nodes, n_features)`` array."""
+        w = np.asarray(self._weights, dtype=np.float64)
+        return np.ascontiguousarray(w.reshape(w.shape[0] * w.shape[1], -1))
+
+    def _own(self, value, names) -> str | None:
+        """Which of this class's methods ``names`` the bound method ``value`` is, if any."""
+        if getattr(value, "__self__", None) is not self:
+            return None
+        func = getattr(value, "__func__", None)
+        for name in names:
+            if func is getattr(MiniSom, name):
+                return name
+        return None
+
+    def _distance_kind(self) -> str | None:
+        """'euclidean', 'cosine', ... for a built-in activation distance, else None."""
+        method = self._own(self._activation_distance, _DISTANCE_METHODS)
+        return None if method is None else _DISTANCE_METHODS[method]
+
+    def _schedules(self, steps: np.ndarray, max_iter: int):
+        """``(learning rates, sigmas)`` as float64 arrays for the decay arguments ``steps``."""
+        def evaluate(function, initial):
+            if self._own(function, _DECAY_METHODS) is not None:
+                values = function(initial, steps.astype(np.float64), max_iter)
+                return np.broadcast_to(np.asarray(values, dtype=np.float64),
+                                       steps.shape).copy()
+            return np.array([function(initial, int(t), max_iter) for t in steps],
+                            dtype=np.float64)
+
+        etas = evaluate(self._learning_rate_decay_function, self._learning_rate)
+        sigmas = evaluate(self._sigma_decay_function, self._sigma)
+        return etas, sigmas
+
+    def _kernel_plan(self, etas, sigmas):
+        """``(kernel neighbourhood name, node coordinates)`` when the kernels can run the
+        training exactly as MiniSom defines it (Euclidean winners, a built-in neighbourhood,
+        finite schedules), else None."""
+        if self._distance_kind() != "euclidean" or not _finite_schedule(etas):
+            return None
+        return self._neighbourhood_plan(sigmas)
+
+    def _neighbourhood_plan(self, sigmas):
+        """``(kernel neighbourhood name, node coordinates)`` for a built-in neighbourhood
+        function that the kernels evaluate as MiniSom does for these ``sigmas``, else None."""
+        method = self._own(self.neighborhood, _KERNEL_NEIGHBOURHOODS)
+        if method is None or not _finite_schedule(sigmas):
+            return None
+        x_size, y_size = self._weights.shape[0], self._weights.shape[1]
+        name = _KERNEL_NEIGHBOURHOODS[method]
+        if name in ("gaussian", "mexican_hat"):
+            px, py = np.asarray(self._xx).T, np.asarray(self._yy).T
+            if px.shape != (x_size, y_size) or py.shape != (x_size, y_size):
+                return None
+            if not (sigmas > 0).all():
+                return None
+            coords = np.column_stack([px.ravel(), py.ravel()]).astype(np.float64)
+        else:  # bubble and triangle compare grid indices with the winner's indices
+            if not (np.array_equal(self._neigx, np.arange(x_size))
+                    and np.array_equal(self._neigy, np.arange(y_size))):
+                return None
+            ii, jj = np.meshgrid(np.arange(x_size), np.arange(y_size), indexing='ij')
+            coords = np.column_stack([ii.ravel(), jj.ravel()]).astype(np.float64)
+        return name, np.ascontiguousarray(coords)
+
+    def _commit(self, run):
+        """Run ``run(flat)`` on a float64 working copy of the weights; on success write the
+        result back into the model's weights array (in place, as MiniSom updates it) and
+        return what ``run`` returned. On failure the model keeps its weights."""
+        original = self._weights
+        w3 = np.array(original, dtype=np.float64, order='C')
+        if w3.ndim == 2:
+            w3 = w3[..., None]
+        flat = w3.reshape(w3.shape[0] * w3.shape[1], -1)
+        self._weights = w3  # user callables that read self._weights see the live weights
+        try:
+            result = run(flat)
+        except BaseException:
+            self._weights = original
+            raise
+        if (isinstance(original, np.ndarray) and original.dtype == np.float64
+                and original.flags.writeable and original.size == w3.size):
+            original[...] = w3.reshape(original.shape)
+            self._weights = original
+        return result
+
+    def _python_step(self, w3, x, fixed_win, eta, sig):
+        """One online step exactly as MiniSom takes it, on the (x, y, D) weights ``w3``."""
+        self._activation_map = self._activation_distance(x, w3)
+        if fixed_win is None:
+            win = np.unravel_index(self._activation_map.argmin(), self._activation_map.shape)
+        else:
+            win = fixed_win
+        g = self.neighborhood(win, sig) * eta
+        w3 += g[..., None] * (x - w3)
+
+    def _train_online(self, data, order, etas, sigmas, fixed, verbose):
+        """Run the online steps ``order`` (sample indices) with per-step schedules.
+
+        Runs of ordinary steps go to the backend's kernel; steps on fixed points and the last
+        step (whose activation map MiniSom leaves behind) are taken in NumPy exactly as MiniSom
+        takes them. Everything runs in NumPy when the kernels cannot (user callables, other
+        activation distances).
+        """
+        n_steps = len(order)
+        if n_steps == 0:
+            return
+        plan = self._kernel_plan(etas, sigmas)
+        progress = core.Progress(n_steps) if verbose else None
+        chunk = max(1, n_steps // 100) if verbose else n_steps
+
+        def run(flat):
+            w3 = self._weights
+            exact = plan is not None and self._needs_every_update(flat, etas)
+            if plan is None:
+                specials = np.arange(n_steps)
+            else:
+                specials = np.flatnonzero(np.isin(order, list(fixed))) if fixed else \
+                    np.empty(0, dtype=np.int64)
+                specials = np.append(specials[specials < n_steps - 1], n_steps - 1)
+            position = 0
+            for special in specials:
+                while position < special:  # kernel run up to the next special step
+                    stop = min(special, position + chunk)
+                    self._kernel_steps(flat, data, order[position:stop], etas[position:stop],
+                                       sigmas[position:stop], plan, exact)
+                    position = stop
+                    if progress is not None:
+                        progress.update(position)
+                sample = int(order[special])
+                self._python_step(w3, data[sample], fixed.get(sample), float(etas[special]),
+                                  float(sigmas[special]))
+                position = special + 1
+                if progress is not None and (position % chunk == 0 or position == n_steps):
+                    progress.update(position)
+
+        self._commit(run)
+
+    @staticmethod
+    def _needs_every_update(flat, etas) -> bool:
+        """Whether the kernels must apply even the updates too small to change a typical
+        weight (they skip those by default, see ``skip_threshold``).
+
+        MiniSom applies them, and they can move weights near zero by an ulp. That matters only
+        where nodes are exactly equal, so that rounding decides which one wins a sample: when
+        nodes start out equal (``random_weights_init`` drawing a sample twice, hand-set
+        weights), or when a learning rate near 1 can move several nodes onto a sample.
+        """
+        return bool(np.max(np.abs(etas)) >= 0.95) or core.has_duplicate_rows(flat)
+
+    def _kernel_steps(self, flat, data, order, etas, sigmas, plan, exact):
+        """Online steps on the backend's kernel (``exact``: skipping no update).
+
+        MiniSom's gaussian goes to the kernels as the ``'tabulated'`` neighbourhood, its row
+        and column factors computed here by NumPy as MiniSom computes them, so that every
+        influence is bitwise MiniSom's, where ties between nodes can depend on the last bit:
+        on a hexagonal map (node positions that are not a lattice) and in ``exact`` mode. The
+        rectangular lattice otherwise uses the kernels' own gaussian (within an ulp, faster).
+        """
+        name, coords = plan
+        grid_y = _lattice_y(coords)
+        tables = None
+        if name == "gaussian" and (grid_y == 0 or exact):
+            tables = core.GaussianTables.for_positions(np.asarray(self._xx).T,
+                                                       np.asarray(self._yy).T)
+        engine = core.online_kernel(self._backend)
+        if tables is None:
+            if engine is None:
+                self._backend.train_online(flat, data, order, etas, sigmas, coords, name)
+                return
+            kernels, backend = engine
+            kernels.train_online(flat, data, np.ascontiguousarray(order, dtype=np.int64),
+                                 np.ascontiguousarray(etas, dtype=np.float64),
+                                 np.ascontiguousarray(sigmas, dtype=np.float64), coords,
+                                 max(grid_y, 1), NEIGHBOURHOOD_CODES[name], grid_y > 0,
+                                 0.0 if exact else skip_threshold(np.float64),
+                                 backend._online_threads(flat))
+            return
+        for start in range(0, len(order), tables.steps_per_call):
+            stop = start + tables.steps_per_call
+            part = (np.ascontiguousarray(order[start:stop], dtype=np.int64),
+                    np.ascontiguousarray(etas[start:stop], dtype=np.float64),
+                    np.ascontiguousarray(sigmas[start:stop], dtype=np.float64))
+            step_tables = tables.tables(part[2])
+            if engine is None:
+                reference.train_online(flat, data, *part, coords, "tabulated", step_tables)
+                continue
+            kernels, backend = engine
+            kernels.train_online(flat, data, *part, coords, 1, NEIGHBOURHOOD_CODES["tabulated"],
+                                 False, 0.0 if exact else skip_threshold(np.float64),
+                                 backend._online_threads(flat), tables=step_tables)
+
+    def _winners(self, array, flat=None) -> np.ndarray:
+        """Flat index of each sample's winning node under the activation distance, exactly as
+        MiniSom's ``winner`` picks it; leaves :attr:`_activation_map` as MiniSom's per-sample
+        loop leaves it (the last sample's)."""
+        flat = self._flat_weights() if flat is None else flat
+        index = self._winners_on(flat, array)
+        self._activate(array[-1])
+        return index
+
+    def _winner_positions(self, array):
+        """``(i, j)`` tuples of NumPy integers of each sample's winner, as ``winner`` gives."""
+        index = self._winners(array)
+        ii, jj = np.unravel_index(index, self._weights.shape[:2])
+        return list(zip(ii, jj, strict=True))
+
+    def _batch_epoch(self, flat, data, eta, sig):
+        """One iteration of :meth:`train_batch_offline` on the working weights ``flat``.
+
+        Winners as MiniSom's ``winner`` picks them; per-node sums ``S_m`` and counts ``c_m`` of
+        the samples each node wins; then ``num = H S``, ``den = H c`` with ``H[n, m]`` the
+        neighbourhood of winner ``m`` at node ``n`` (separable products on a rectangular
+        gaussian map), and MiniSom's damped update where ``den > 0``.
+        """
+        x_size, y_size = self._weights.shape[0], self._weights.shape[1]
+        n_nodes = flat.shape[0]
+        index = self._winners_on(flat, data)
+        sums, counts = core.group_sums(data, index, n_nodes,
+                                       compiled=self._backend_name != "numpy")
+        plan = self._neighbourhood_plan(np.array([sig]))
+        if plan is not None:
+            name, coords = plan
+            lattice = (x_size, y_size) if np.array_equal(
+                coords, reference.grid_coordinates(x_size, y_size)) else None
+            _smoothing.apply_batch_rule(flat, sums, counts, eta, sig, coords, name, lattice)
+            return
+        occupied = np.flatnonzero(counts)
+        h = np.column_stack([
+            np.asarray(self.neighborhood(np.unravel_index(k, (x_size, y_size)), sig),
+                       dtype=np.float64).reshape(-1) for k in occupied])
+        num = h @ sums[occupied]
+        den = h @ counts[occupied]
+        visited = den > 0
+        flat[visited] = (1 - eta) * flat[visited] + eta * (num[visited] / den[visited, None])
+
+    def _winners_on(self, flat, data):
+        """Winners of ``data`` on the weights ``flat`` under the activation distance, the
+        choices (ties included) of MiniSom's ``winner``. Euclidean: the backend's search,
+        with near ties settled by the exact formula; the other built-in distances: their exact
+        formulas on blocks of samples; callables: called sample by sample."""
+        kind = self._distance_kind()
+        if kind == "euclidean":
+            return core.euclidean_bmu(self._backend, flat, data)[0]
+        if kind is not None:
+            return core.bmu_by_distance(kind, flat, data)
+        w3 = flat.reshape(self._weights.shape[0], self._weights.shape[1], -1)
+        return np.array([np.argmin(self._activation_distance(sample, w3)) for sample in data],
+                        dtype=np.int64)
