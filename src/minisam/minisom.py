@@ -82,6 +82,18 @@ def _finite_schedule(values: np.ndarray) -> bool:
     return bool(np.isfinite(values).all())
 
 
+
+def _name_or_callable(argument, value, choices, kind):
+    """``choices[value]`` for a known name, ``value`` itself if callable; else MiniSom's error."""
+    if isinstance(value, str):
+        if value not in choices:
+            raise ValueError(f"{value} not supported. {kind} available: {', '.join(choices)}")
+        return choices[value]
+    if callable(value):
+        return value
+    raise TypeError(f"{argument} must be one of {', '.join(choices)} or a callable, got "
+                    f"{type(value).__name__}")
+
 class MiniSom:
     """A Self-Organizing Map with MiniSom 2.3.6's interface and numbers, on compiled kernels.
 
@@ -191,16 +203,8 @@ callable
         lr_decays = {'inverse_decay_to_zero': self._inverse_decay_to_zero,
                      'linear_decay_to_zero': self._linear_decay_to_zero,
                      'asymptotic_decay': self._asymptotic_decay}
-        if isinstance(decay_function, str):
-            if decay_function not in lr_decays:
-                raise ValueError(f"{decay_function} not supported. Functions available: "
-                                 f"{', '.join(lr_decays)}")
-            self._learning_rate_decay_function = lr_decays[decay_function]
-        elif callable(decay_function):
-            self._learning_rate_decay_function = decay_function
-        else:
-            raise TypeError(f"decay_function must be one of {', '.join(lr_decays)} or a "
-                            f"callable, got {type(decay_function).__name__}")
+        self._learning_rate_decay_function = _name_or_callable(
+            "decay_function", decay_function, lr_decays, "Functions")
 
         sigma_decays = {'inverse_decay_to_one': self._inverse_decay_to_one,
                         'linear_decay_to_one': self._linear_decay_to_one,
@@ -225,16 +229,8 @@ callable
         distances = {'euclidean': self._euclidean_distance, 'cosine': self._cosine_distance,
                      'manhattan': self._manhattan_distance,
                      'chebyshev': self._chebyshev_distance}
-        if isinstance(activation_distance, str):
-            if activation_distance not in distances:
-                raise ValueError(f"{activation_distance} not supported. Distances available: "
-                                 f"{', '.join(distances)}")
-            self._activation_distance = distances[activation_distance]
-        elif callable(activation_distance):
-            self._activation_distance = activation_distance
-        else:
-            raise TypeError(f"activation_distance must be one of {', '.join(distances)} or a "
-                            f"callable, got {type(activation_distance).__name__}")
+        self._activation_distance = _name_or_callable(
+            "activation_distance", activation_distance, distances, "Distances")
 
         self._backend_name = backend
         self._n_jobs = n_jobs
