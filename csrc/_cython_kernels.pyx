@@ -1,6 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Cython kernels of minisam (OpenMP-parallel with ``prange``).
 
+The build compiles this file once per instruction-set variant (``minisam._cython_kernels_<v>``,
+see ``CMakeLists.txt``); :mod:`minisam._cython_kernels` loads the one that suits the CPU.
+
 They implement the *kernel contract* documented in :mod:`minisam.backends.compiled`
 (``bmu_search``, ``group_sums``, ``train_online``) for float32 and float64 weights. Kernels take
 C-contiguous arrays and plain scalars, write into caller-provided outputs and hold no policy:
@@ -15,9 +18,10 @@ map with 64 features ran 6x slower). Everything else is Cython.
 
 Online training works on a feature-major working copy of the weights, one *panel* per grid row:
 ``wf[i, d, j]`` holds feature ``d`` of the node in grid row ``i`` and column ``j`` (columns padded
-to a multiple of one 64-byte vector). A block of 8 (float64) or 16 (float32) nodes of one row is
-then one SIMD vector per feature: the update of step ``t`` and the distances to the sample of
-step ``t + 1`` are computed in the same pass, a vector at a time.
+to a multiple of one 64-byte block). A block of 8 (float64) or 16 (float32) nodes of one row is
+one to four SIMD vectors per feature (AVX-512: one; AVX2: two; SSE2, NEON: four): the update
+of step ``t`` and the distances to the sample of step ``t + 1`` are computed in the same pass,
+a vector at a time.
 """
 
 import numpy as np
@@ -26,7 +30,6 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport INFINITY, exp, fabs, fmax, log
 from libc.stdint cimport int32_t, int64_t, uintptr_t
-from libc.stdlib cimport free
 from libc.string cimport memset
 
 cdef extern from *:
@@ -40,8 +43,103 @@ cdef extern from *:
     static int omp_get_num_threads(void) { return 1; }
     static int omp_get_num_procs(void) { return 1; }
     #endif
-    #include <sched.h>
     #include <math.h>
+    #include <stdlib.h>
+    #if defined(_WIN32)
+    #include <malloc.h>
+    #define WIN32_LEAN_AND_MEAN
+    #define NOMINMAX
+    #include <windows.h>
+    #define ms_yield() SwitchToThread()
+    #else
+    #include <sched.h>
+    #define ms_yield() sched_yield()
+    #endif
+
+    /* Build facts for minisam.show_config(); CMake defines them, a bare compile gets these. */
+    #ifndef MINISAM_BUILD_COMPILER
+    #define MINISAM_BUILD_COMPILER "unknown"
+    #endif
+    #ifndef MINISAM_BUILD_NATIVE
+    #define MINISAM_BUILD_NATIVE 0
+    #endif
+    #ifndef MINISAM_BUILD_VARIANT
+    #define MINISAM_BUILD_VARIANT "unknown"
+    #endif
+
+    /* The x86-64 micro-architecture level this CPU *and* its OS support: 1 (baseline), 3
+       (x86-64-v3: AVX2, FMA, BMI1/2, F16C, LZCNT, MOVBE) or 4 (x86-64-v4: v3 + AVX-512
+       F/BW/CD/DQ/VL); 0 on other architectures. Level 2 is not told apart from 1 (no kernel
+       variant needs it). Read with CPUID and XGETBV, so that it works in any build of the
+       module, portable or not, and under clang-cl where libgcc's __builtin_cpu_supports is
+       missing. */
+    #if defined(__x86_64__) || defined(_M_X64)
+    #if defined(_MSC_VER)  /* clang-cl: MSVC's CPUID intrinsic (its cpuid.h clashes with it) */
+    #include <intrin.h>
+    static void ms_cpuid(int leaf, int sub, unsigned r[4]) {
+        int out[4]; __cpuidex(out, leaf, sub);
+        r[0] = out[0]; r[1] = out[1]; r[2] = out[2]; r[3] = out[3];
+    }
+    #else
+    #include <cpuid.h>
+    static void ms_cpuid(int leaf, int sub, unsigned r[4]) {
+        __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
+    }
+    #endif
+    /* Inline assembly rather than _xgetbv(), which compilers only allow in code built for XSAVE;
+       only called once CPUID has reported OSXSAVE. */
+    static unsigned long long ms_xcr0(void) {
+        unsigned lo, hi;
+        __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        return ((unsigned long long)hi << 32) | lo;
+    }
+    #define MS_BIT(x, n) (((x) >> (n)) & 1u)
+    static int ms_x86_64_level(void) {
+        unsigned r[4], ecx1, ebx7, ecx81 = 0;
+        ms_cpuid(0, 0, r);
+        unsigned max_leaf = r[0];
+        ms_cpuid(1, 0, r);
+        ecx1 = r[2];
+        if (max_leaf < 7 || !MS_BIT(ecx1, 27)) return 1;  /* no leaf 7 or no OSXSAVE */
+        ms_cpuid(7, 0, r);
+        ebx7 = r[1];
+        ms_cpuid(0x80000000u, 0, r);
+        if (r[0] >= 0x80000001u) { ms_cpuid(0x80000001u, 0, r); ecx81 = r[2]; }
+        unsigned long long xcr0 = ms_xcr0();
+        int v3 = (xcr0 & 0x6) == 0x6 && MS_BIT(ecx1, 12) && MS_BIT(ecx1, 22) && MS_BIT(ecx1, 28)
+                 && MS_BIT(ecx1, 29) && MS_BIT(ebx7, 3) && MS_BIT(ebx7, 5) && MS_BIT(ebx7, 8)
+                 && MS_BIT(ecx81, 5);
+        if (!v3) return 1;
+        int v4 = (xcr0 & 0xE6) == 0xE6 && MS_BIT(ebx7, 16) && MS_BIT(ebx7, 17)
+                 && MS_BIT(ebx7, 28) && MS_BIT(ebx7, 30) && MS_BIT(ebx7, 31);
+        return v4 ? 4 : 3;
+    }
+    #else
+    static int ms_x86_64_level(void) { return 0; }
+    #endif
+    #ifdef _OPENMP
+    #define MINISAM_OPENMP_VERSION _OPENMP
+    #else
+    #define MINISAM_OPENMP_VERSION 0
+    #endif
+
+    /* Aligned allocation, released with ms_aligned_free (never plain free: Windows keeps
+       aligned blocks in a separate heap). */
+    static void *ms_aligned_alloc(size_t n_bytes, size_t alignment) {
+    #if defined(_WIN32)
+        return _aligned_malloc(n_bytes, alignment);
+    #else
+        void *p = NULL;
+        return posix_memalign(&p, alignment, n_bytes) == 0 ? p : NULL;
+    #endif
+    }
+    static void ms_aligned_free(void *p) {
+    #if defined(_WIN32)
+        _aligned_free(p);
+    #else
+        free(p);
+    #endif
+    }
 
     /* Largest double whose square root rounds to sqrt(m): the squared distances in [m, limit]
        all give the same rounded Euclidean distance as m. m itself unless finite and >= 0. */
@@ -76,13 +174,20 @@ cdef extern from *:
                     __builtin_ia32_pause();
     #endif
                 } else {
-                    sched_yield();
+                    ms_yield();
                 }
             }
         }
     }
     """
     const int MINISAM_OPENMP
+    const int MINISAM_OPENMP_VERSION
+    const int MINISAM_BUILD_NATIVE
+    const char *MINISAM_BUILD_COMPILER
+    const char *MINISAM_BUILD_VARIANT
+    int ms_x86_64_level() nogil
+    void *ms_aligned_alloc(size_t n_bytes, size_t alignment) nogil
+    void ms_aligned_free(void *p) nogil
     int omp_get_max_threads() nogil
     int omp_get_num_threads() nogil
     int omp_get_num_procs() nogil
@@ -91,9 +196,6 @@ cdef extern from *:
         int sense
     void ms_barrier_wait(ms_barrier_t *bar, int *local_sense, int n) nogil
     double ms_tie_limit(double m) nogil
-
-cdef extern from "stdlib.h" nogil:
-    int posix_memalign(void **memptr, size_t alignment, size_t size)
 
 cdef extern from * nogil:
     r"""
@@ -104,8 +206,8 @@ cdef extern from * nogil:
     #include <immintrin.h>
     #endif
 
-    #if !defined(__GNUC__)
-    #error "minisam's Cython kernels use GCC/Clang vector extensions"
+    #if !defined(__GNUC__) && !defined(__clang__)
+    #error "minisam's Cython kernels use GCC/Clang vector extensions: build them with GCC or Clang (clang-cl on Windows)"
     #endif
 
     #define MS_INLINE static inline __attribute__((always_inline))
@@ -118,11 +220,24 @@ cdef extern from * nogil:
     #endif
     #endif
     #ifndef MS_R
+    /* Clang has no such builtin; CMakeLists.txt compiles with -ffp-contract=off instead. */
     #define MS_R(x) (x)
     #endif
     #define MS_STATE_BYTES 256  /* per-row lane state of the own-loop search */
 
-    /* Elementwise a < b ? a : b (the x86 MINPD rule), for 64-byte vectors. */
+    /* SIMD vectors of the target's native width. Wider GCC vectors than the hardware's get
+       split through memory (AVX2 ran the AVX-512-sized kernels 4-13x slower than SSE2 would),
+       so the data layout keeps 64-byte blocks of B nodes and the loops step by L = MS_VBYTES /
+       sizeof(T) nodes. Results do not depend on L: lanes are nodes, never summed together. */
+    #if defined(__AVX512F__)
+    #define MS_VBYTES 64
+    #elif defined(__AVX__)
+    #define MS_VBYTES 32
+    #else
+    #define MS_VBYTES 16
+    #endif
+
+    /* Elementwise a < b ? a : b (the x86 MINPD rule). */
     #if defined(__AVX512F__)
     #define MS_VMIN_d(a, b) ((ms_vt_d)_mm512_min_pd((__m512d)(a), (__m512d)(b)))
     #define MS_VMIN_f(a, b) ((ms_vt_f)_mm512_min_ps((__m512)(a), (__m512)(b)))
@@ -132,11 +247,11 @@ cdef extern from * nogil:
     #endif
 
     /* Kernels for one float type T with B lanes per 64-byte vector. MT: integer lanes of T's size. */
-    #define MS_KERNELS(T, SFX, B, MT)                                                                \
-    typedef T ms_vt_##SFX __attribute__((vector_size(64)));                                          \
-    typedef T ms_ut_##SFX __attribute__((vector_size(64), aligned(sizeof(T))));                      \
-    typedef MT ms_mt_##SFX __attribute__((vector_size(64)));                                         \
-    typedef int32_t ms_it_##SFX __attribute__((vector_size((B) * 4)));                               \
+    #define MS_KERNELS(T, SFX, B, L, MT)                                                             \
+    typedef T ms_vt_##SFX __attribute__((vector_size(MS_VBYTES)));                                   \
+    typedef T ms_ut_##SFX __attribute__((vector_size(MS_VBYTES), aligned(sizeof(T))));               \
+    typedef MT ms_mt_##SFX __attribute__((vector_size(MS_VBYTES)));                                  \
+    typedef int32_t ms_it_##SFX __attribute__((vector_size((L) * 4)));                               \
                                                                                                      \
     MS_INLINE ms_vt_##SFX ms_sel_##SFX(ms_mt_##SFX m, ms_vt_##SFX a, ms_vt_##SFX b) {               \
         return (ms_vt_##SFX)(((ms_mt_##SFX)a & m) | ((ms_mt_##SFX)b & ~m));                          \
@@ -150,12 +265,12 @@ cdef extern from * nogil:
     }                                                                                                \
     MS_INLINE ms_it_##SFX ms_iota_##SFX(int32_t base) {                                              \
         ms_it_##SFX r;                                                                               \
-        for (int j = 0; j < (B); j++) r[j] = base + j;                                               \
+        for (int j = 0; j < (L); j++) r[j] = base + j;                                               \
         return r;                                                                                    \
     }                                                                                                \
     MS_INLINE T ms_hmin_##SFX(ms_vt_##SFX m) {                                                       \
         T r = m[0];                                                                                  \
-        for (int j = 1; j < (B); j++) r = m[j] < r ? m[j] : r;                                       \
+        for (int j = 1; j < (L); j++) r = m[j] < r ? m[j] : r;                                       \
         return r;                                                                                    \
     }                                                                                                \
     /* Track the lanes' smallest values and their indices (strict <: earliest index wins). */      \
@@ -191,21 +306,21 @@ cdef extern from * nogil:
         ms_it_##SFX i0 = ms_iota_##SFX(0) * 0 - 1, i1 = i0;                                          \
         ms_it_##SFX idx = ms_iota_##SFX(0);                                                          \
         ptrdiff_t k = 0;                                                                             \
-        for (; k + 2 * (B) <= K; k += 2 * (B)) {                                                     \
+        for (; k + 2 * (L) <= K; k += 2 * (L)) {                                                     \
             ms_vt_##SFX x0 = *(const ms_ut_##SFX *)(s + k) + *(const ms_ut_##SFX *)(wn + k);         \
-            ms_vt_##SFX x1 = *(const ms_ut_##SFX *)(s + k + (B)) + *(const ms_ut_##SFX *)(wn + k + (B)); \
+            ms_vt_##SFX x1 = *(const ms_ut_##SFX *)(s + k + (L)) + *(const ms_ut_##SFX *)(wn + k + (L)); \
             ms_track_##SFX(x0, &b0, &i0, idx);                                                       \
-            ms_track_##SFX(x1, &b1, &i1, idx + (B));                                                 \
-            idx += 2 * (B);                                                                          \
+            ms_track_##SFX(x1, &b1, &i1, idx + (L));                                                 \
+            idx += 2 * (L);                                                                          \
         }                                                                                            \
-        if (k + (B) <= K) {                                                                          \
+        if (k + (L) <= K) {                                                                          \
             ms_vt_##SFX x0 = *(const ms_ut_##SFX *)(s + k) + *(const ms_ut_##SFX *)(wn + k);         \
             ms_track_##SFX(x0, &b0, &i0, idx);                                                       \
-            k += (B);                                                                                \
+            k += (L);                                                                                \
         }                                                                                            \
         T bv = (T)INFINITY, unused_v = (T)INFINITY;                                                  \
         ptrdiff_t bi = -1, unused_k = -1;                                                            \
-        for (int j = 0; j < (B); j++) {                                                              \
+        for (int j = 0; j < (L); j++) {                                                              \
             ms_insert_##SFX(b0[j], i0[j], &bv, &bi, &unused_v, &unused_k);                           \
             ms_insert_##SFX(b1[j], i1[j], &bv, &bi, &unused_v, &unused_k);                           \
         }                                                                                            \
@@ -220,13 +335,13 @@ cdef extern from * nogil:
         ms_it_##SFX i1 = ms_iota_##SFX(0) * 0 - 1, i2 = i1;                                          \
         ms_it_##SFX idx = ms_iota_##SFX(0);                                                          \
         ptrdiff_t k = 0;                                                                             \
-        for (; k + (B) <= K; k += (B), idx += (B)) {                                                 \
+        for (; k + (L) <= K; k += (L), idx += (L)) {                                                 \
             ms_vt_##SFX x = *(const ms_ut_##SFX *)(s + k) + *(const ms_ut_##SFX *)(wn + k);          \
             ms_track2_##SFX(x, &b1, &i1, &b2, &i2, idx);                                             \
         }                                                                                            \
         T v1 = (T)INFINITY, v2 = (T)INFINITY;                                                        \
         ptrdiff_t k1 = -1, k2 = -1;                                                                  \
-        for (int j = 0; j < (B); j++) {                                                              \
+        for (int j = 0; j < (L); j++) {                                                              \
             ms_insert_##SFX(b1[j], i1[j], &v1, &k1, &v2, &k2);                                       \
             ms_insert_##SFX(b2[j], i2[j], &v1, &k1, &v2, &k2);                                       \
         }                                                                                            \
@@ -250,13 +365,13 @@ cdef extern from * nogil:
             for (int n = 0; n < NBK; n++) acc[q][n] = ms_splat_##SFX((T)0);                          \
         for (ptrdiff_t d = 0; d < D; d++) {                                                          \
             for (int n = 0; n < NBK; n++) {                                                          \
-                ms_vt_##SFX w = *(const ms_vt_##SFX *)(wt + d * Kp + kb + n * (B));                  \
+                ms_vt_##SFX w = *(const ms_vt_##SFX *)(wt + d * Kp + kb + n * (L));                  \
                 for (int q = 0; q < R; q++) acc[q][n] += x[q * D + d] * w;                           \
             }                                                                                        \
         }                                                                                            \
         for (int n = 0; n < NBK; n++) {                                                              \
-            ms_vt_##SFX wn = *(const ms_vt_##SFX *)(wnp + kb + n * (B));                             \
-            ms_it_##SFX idx = ms_iota_##SFX((int32_t)(kb + n * (B)));                                \
+            ms_vt_##SFX wn = *(const ms_vt_##SFX *)(wnp + kb + n * (L));                             \
+            ms_it_##SFX idx = ms_iota_##SFX((int32_t)(kb + n * (L)));                                \
             for (int q = 0; q < R; q++) {                                                            \
                 ms_vt_##SFX sc = wn + acc[q][n] * (T)-2;                                             \
                 if (want2) ms_track2_##SFX(sc, &b1[q], &i1[q], &b2[q], &i2[q], idx);                 \
@@ -283,9 +398,9 @@ cdef extern from * nogil:
         }                                                                                            \
         ptrdiff_t kb = k0;                                                                           \
         if (R == 1)                                                                                  \
-            for (; kb + 4 * (B) <= k1; kb += 4 * (B))                                                \
+            for (; kb + 4 * (L) <= k1; kb += 4 * (L))                                                \
                 ms_own_step_##SFX(x, D, wt, wnp, Kp, kb, b1, i1, b2, i2, 1, 4, want2);               \
-        for (; kb < k1; kb += (B))                                                                   \
+        for (; kb < k1; kb += (L))                                                                   \
             ms_own_step_##SFX(x, D, wt, wnp, Kp, kb, b1, i1, b2, i2, R, 1, want2);                   \
         for (int q = 0; q < R; q++) {                                                                \
             char *sq = st + q * MS_STATE_BYTES;                                                      \
@@ -332,7 +447,7 @@ cdef extern from * nogil:
             ms_it_##SFX i1 = *(ms_it_##SFX *)(sq + 128), i2 = *(ms_it_##SFX *)(sq + 192);            \
             T v1 = (T)INFINITY, v2 = (T)INFINITY;                                                    \
             ptrdiff_t k1 = -1, k2 = -1;                                                              \
-            for (int j = 0; j < (B); j++) {                                                          \
+            for (int j = 0; j < (L); j++) {                                                          \
                 ms_insert_##SFX(b1[j], i1[j], &v1, &k1, &v2, &k2);                                   \
                 if (second) ms_insert_##SFX(b2[j], i2[j], &v1, &k1, &v2, &k2);                       \
             }                                                                                        \
@@ -361,8 +476,8 @@ cdef extern from * nogil:
         if (!v) jb0 = jb1 = 0;                                                                       \
         if (!vn) {                                                                                   \
             for (ptrdiff_t jb = jb0; jb < jb1; jb++) {                                               \
-                T *q = p + jb * (B);                                                                 \
-                ms_vt_##SFX gb = *(const ms_vt_##SFX *)(g + jb * (B));                               \
+                T *q = p + jb * (L);                                                                 \
+                ms_vt_##SFX gb = *(const ms_vt_##SFX *)(g + jb * (L));                               \
                 for (int d = 0; d < D; d++) {                                                        \
                     ms_vt_##SFX *wp = (ms_vt_##SFX *)(q + d * S), w = *wp;                           \
                     *wp = w + MS_R(gb * (vb[d] - w));                                                \
@@ -371,10 +486,10 @@ cdef extern from * nogil:
             return (T)INFINITY;                                                                      \
         }                                                                                            \
         for (ptrdiff_t jb = 0; jb < nblk; jb++) {                                                    \
-            T *q = p + jb * (B);                                                                     \
+            T *q = p + jb * (L);                                                                     \
             ms_vt_##SFX acc = {0}, x;                                                                \
             if (jb >= jb0 && jb < jb1) {                                                             \
-                ms_vt_##SFX gb = *(const ms_vt_##SFX *)(g + jb * (B));                               \
+                ms_vt_##SFX gb = *(const ms_vt_##SFX *)(g + jb * (L));                               \
                 for (int d = 0; d < D; d++) {                                                        \
                     ms_vt_##SFX *wp = (ms_vt_##SFX *)(q + d * S), w = *wp;                           \
                     w = w + MS_R(gb * (vb[d] - w));                                                  \
@@ -388,8 +503,9 @@ cdef extern from * nogil:
                     acc += MS_R(x * x);                                                              \
                 }                                                                                    \
             }                                                                                        \
-            if (pad && jb == nblk - 1) acc += *(const ms_vt_##SFX *)pad;                             \
-            if (dout) *(ms_vt_##SFX *)(dout + jb * (B)) = acc;                                       \
+            if (pad && jb >= nblk - (B) / (L))                                                       \
+                acc += *(const ms_vt_##SFX *)(pad + (jb - (nblk - (B) / (L))) * (L));                \
+            if (dout) *(ms_vt_##SFX *)(dout + jb * (L)) = acc;                                       \
             m = MS_VMIN_##SFX(acc, m);                                                               \
         }                                                                                            \
         return ms_hmin_##SFX(m);                                                                     \
@@ -462,8 +578,8 @@ cdef extern from * nogil:
         if (!v) jb0 = jb1 = 0;                                                                       \
         if (!vn) {                                                                                   \
             for (ptrdiff_t jb = jb0; jb < jb1; jb++) {                                               \
-                T *q = p + jb * (B);                                                                 \
-                ms_vt_##SFX gb = *(const ms_vt_##SFX *)(g + jb * (B));                               \
+                T *q = p + jb * (L);                                                                 \
+                ms_vt_##SFX gb = *(const ms_vt_##SFX *)(g + jb * (L));                               \
                 for (ptrdiff_t d = 0; d < D; d++) {                                                  \
                     ms_vt_##SFX *wp = (ms_vt_##SFX *)(q + d * S), w = *wp;                           \
                     *wp = w + MS_R(gb * (v[d] - w));                                                 \
@@ -472,14 +588,15 @@ cdef extern from * nogil:
             return (T)INFINITY;                                                                      \
         }                                                                                            \
         for (ptrdiff_t jb = 0; jb < nblk; jb++) {                                                    \
-            T *q = p + jb * (B);                                                                     \
+            T *q = p + jb * (L);                                                                     \
             ms_vt_##SFX acc;                                                                         \
             if (jb >= jb0 && jb < jb1)                                                               \
-                acc = ms_pairwise_##SFX(q, S, 0, D, 1, *(const ms_vt_##SFX *)(g + jb * (B)), v, vn); \
+                acc = ms_pairwise_##SFX(q, S, 0, D, 1, *(const ms_vt_##SFX *)(g + jb * (L)), v, vn); \
             else                                                                                     \
                 acc = ms_pairwise_##SFX(q, S, 0, D, 0, ms_splat_##SFX((T)0), v, vn);                 \
-            if (pad && jb == nblk - 1) acc += *(const ms_vt_##SFX *)pad;                             \
-            if (dout) *(ms_vt_##SFX *)(dout + jb * (B)) = acc;                                       \
+            if (pad && jb >= nblk - (B) / (L))                                                       \
+                acc += *(const ms_vt_##SFX *)(pad + (jb - (nblk - (B) / (L))) * (L));                \
+            if (dout) *(ms_vt_##SFX *)(dout + jb * (L)) = acc;                                       \
             m = MS_VMIN_##SFX(acc, m);                                                               \
         }                                                                                            \
         return ms_hmin_##SFX(m);                                                                     \
@@ -487,6 +604,8 @@ cdef extern from * nogil:
     static T ms_row_##SFX(T *p, ptrdiff_t S, ptrdiff_t D, ptrdiff_t nblk, ptrdiff_t jb0,             \
                           ptrdiff_t jb1, const T *v, const T *vn, const T *g, const T *pad,          \
                           T *dout) {                                                                 \
+        /* Callers count in 64-byte blocks of B nodes; the loops run on vectors of L nodes. */       \
+        nblk *= (B) / (L); jb0 *= (B) / (L); jb1 *= (B) / (L);                                       \
         switch (D) {                                                                                 \
         case 1: return ms_row_small_##SFX(p, S, 1, nblk, jb0, jb1, v, vn, g, pad, dout);             \
         case 2: return ms_row_small_##SFX(p, S, 2, nblk, jb0, jb1, v, vn, g, pad, dout);             \
@@ -499,8 +618,8 @@ cdef extern from * nogil:
         }                                                                                            \
     }
 
-    MS_KERNELS(double, d, 8, int64_t)
-    MS_KERNELS(float, f, 16, int32_t)
+    MS_KERNELS(double, d, 8, MS_VBYTES / 8, int64_t)
+    MS_KERNELS(float, f, 16, MS_VBYTES / 4, int32_t)
     """
     double ms_row_d(double *p, Py_ssize_t S, Py_ssize_t D, Py_ssize_t nblk, Py_ssize_t jb0,
                     Py_ssize_t jb1, const double *v, const double *vn, const double *g,
@@ -549,13 +668,10 @@ cdef enum:
 
 
 cdef void *_aligned(size_t n_bytes, size_t alignment=ALIGN) noexcept nogil:
-    """Aligned allocation (``free`` releases it), or NULL."""
-    cdef void *p = NULL
+    """Aligned allocation (``ms_aligned_free`` releases it), or NULL."""
     if n_bytes == 0:
         n_bytes = alignment
-    if posix_memalign(&p, alignment, n_bytes) != 0:
-        return NULL
-    return p
+    return ms_aligned_alloc(n_bytes, alignment)
 
 
 cdef inline Py_ssize_t _round_up(Py_ssize_t n, Py_ssize_t m) noexcept nogil:
@@ -597,6 +713,37 @@ cdef inline double _exact_d2(const floating *x, const floating *w, Py_ssize_t D)
 def openmp_enabled():
     """Whether this module was compiled with OpenMP (otherwise ``prange`` runs serially)."""
     return bool(MINISAM_OPENMP)
+
+
+def build_info():
+    """Facts fixed when this module was compiled, for :func:`minisam.show_config`.
+
+    Returns
+    -------
+    dict
+        ``compiler`` (CMake's compiler id and version), ``variant`` (the instruction set it
+        was compiled for: ``native``, ``baseline``, ``x86-64-v3``, ``x86-64-v4``), ``native``
+        (whether it was tuned for the building machine's CPU), ``openmp`` (compiled with OpenMP), ``openmp_version``
+        (the ``_OPENMP`` date, 0 without OpenMP) and ``openmp_max_threads`` (the runtime's
+        default team size; 1 without OpenMP).
+    """
+    return {
+        "compiler": MINISAM_BUILD_COMPILER.decode("utf-8", "replace"),
+        "variant": MINISAM_BUILD_VARIANT.decode("utf-8", "replace"),
+        "native": bool(MINISAM_BUILD_NATIVE),
+        "openmp": bool(MINISAM_OPENMP),
+        "openmp_version": int(MINISAM_OPENMP_VERSION),
+        "openmp_max_threads": int(omp_get_max_threads()),
+    }
+
+
+def x86_64_level():
+    """The x86-64 micro-architecture level this CPU and OS support: 1, 3 or 4 (0 elsewhere).
+
+    Read with CPUID/XGETBV; :mod:`minisam._cython_kernels` calls it on the baseline build to
+    pick the fastest kernel variant that is safe to load.
+    """
+    return ms_x86_64_level()
 
 
 def openmp_max_threads():
@@ -731,9 +878,9 @@ def bmu_search(const floating[:, ::1] weights, const floating[::1] wnorm,
                        second_ptr, K, D, c * chunk, min(chunk, N - c * chunk),
                        bufs + threadid() * per_thread, wt, wnp, Kp, gemm, gemm_ilp64)
     finally:
-        free(bufs)
-        free(wt)
-        free(wnp)
+        ms_aligned_free(bufs)
+        ms_aligned_free(wt)
+        ms_aligned_free(wnp)
 
 
 def bmu_many(const floating[:, ::1] weights, const floating[:, ::1] data,
@@ -1166,13 +1313,13 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
                 _transpose_back(wf + _row_base(i, rch, cstride, panel), Yp,
                                 min(Y, K - i * Y), D, &weights[i * Y, 0])
     finally:
-        free(wf)
-        free(gbuf)
-        free(dbuf)
-        free(padtab)
-        free(cbuf)
-        free(ebuf)
-        free(sval)
-        free(rmin)
-        free(sidx)
-        free(bar)
+        ms_aligned_free(wf)
+        ms_aligned_free(gbuf)
+        ms_aligned_free(dbuf)
+        ms_aligned_free(padtab)
+        ms_aligned_free(cbuf)
+        ms_aligned_free(ebuf)
+        ms_aligned_free(sval)
+        ms_aligned_free(rmin)
+        ms_aligned_free(sidx)
+        ms_aligned_free(bar)

@@ -1,8 +1,9 @@
 """The kernel contract of :mod:`minisam.backends.compiled`, checked for every compiled engine.
 
-Each engine (``minisam._cython_kernels`` always, ``minisam._numba_kernels`` when it imports) is
-called directly with the contract's arguments and compared with :mod:`minisam.reference` and
-with brute-force definitions. Bounds used throughout:
+Each engine (every instruction-set variant of the Cython kernels this build has and this CPU
+runs, and ``minisam._numba_kernels`` when it imports) is called directly with the contract's
+arguments and compared with :mod:`minisam.reference` and with brute-force definitions.
+Bounds used throughout:
 
 * best-matching units: float64 brute force decides; where the gap between the best and the
   second-best distance is comfortable for the dtype (``conftest.GAP_RTOL``) the index must be
@@ -41,11 +42,20 @@ GEMMS = ["own", pytest.param("blas", marks=pytest.mark.skipif(BLAS is None,
                                                                reason="no CBLAS found"))]
 
 
-@pytest.fixture(scope="module", params=["cython", "numba"])
+def _engines():
+    """Every Cython variant this build has and this CPU runs (a wheel has several), and Numba."""
+    from minisam._kernel_variants import runnable_variants
+
+    return [*(f"cython-{variant}" for variant in runnable_variants()), "numba"]
+
+
+@pytest.fixture(scope="module", params=_engines())
 def kernels(request):
-    """A kernel module: the Cython one must import; the Numba one is skipped if it does not."""
-    if request.param == "cython":
-        return importlib.import_module("minisam._cython_kernels")
+    """A kernel module: a Cython variant must import; Numba is skipped if it does not."""
+    if request.param.startswith("cython-"):
+        from minisam._kernel_variants import load_variant
+
+        return load_variant(request.param.removeprefix("cython-"))
     try:
         return importlib.import_module("minisam._numba_kernels")
     except Exception as exc:  # noqa: BLE001 - any import failure means "not available"
@@ -133,14 +143,6 @@ def min_winner_gap(weights, data, order, alphas, sigmas, coords, neighbourhood):
         reference.train_online(w, x, order[t:t + 1], alphas[t:t + 1], sigmas[t:t + 1], coords,
                                neighbourhood)
     return gap
-
-
-# ----------------------------------------------------------------------------- engine basics
-def test_cython_module_compiled_with_openmp():
-    from minisam import _cython_kernels
-
-    assert _cython_kernels.openmp_enabled() is True
-    assert _cython_kernels.openmp_max_threads() >= 1
 
 
 # ----------------------------------------------------------------------------- bmu_search

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -399,16 +400,49 @@ def test_backend_name():
 
 
 def test_auto_backend_plan_uses_available_engines_in_preference_order():
-    from minisam.backends.auto import PREFERENCES
+    from minisam.backends import cython_parallel, default_n_threads
+    from minisam.backends.auto import PREFERENCES, preferences
 
     plan = MiniSam(2, 2, 2).backend_plan
     assert set(plan) == set(PREFERENCES)
+    order = preferences(cython_parallel=cython_parallel(), n_threads=default_n_threads())
     for operation, engine in plan.items():
-        preferred = [name for name in PREFERENCES[operation] if name in BACKENDS]
+        preferred = [name for name in order[operation] if name in BACKENDS]
         assert engine == preferred[0]
     assert set(MiniSam(2, 2, 2, backend="numpy").backend_plan.values()) == {"numpy"}
     assert "numpy" in BACKENDS
     assert "backend='auto'" in repr(MiniSam(2, 2, 2))
+
+
+def test_auto_prefers_numba_for_parallel_work_when_cython_is_serial():
+    from minisam.backends.auto import PARALLEL_OPERATIONS, PREFERENCES, preferences
+
+    assert preferences(cython_parallel=True, n_threads=4) == PREFERENCES
+    assert preferences(cython_parallel=False, n_threads=1) == PREFERENCES
+    serial = preferences(cython_parallel=False, n_threads=2)
+    for operation, order in serial.items():
+        assert sorted(order) == sorted(PREFERENCES[operation])
+        expected_first = "numba" if operation in PARALLEL_OPERATIONS else PREFERENCES[operation][0]
+        assert order[0] == expected_first
+    assert serial["train_online"] == PREFERENCES["train_online"]
+
+
+@needs_cython
+def test_serial_cython_build_routes_auto_and_warns(monkeypatch):
+    import minisam.backends as backends
+
+    monkeypatch.setattr(backends, "cython_parallel", lambda: False)
+    plan = MiniSam(2, 2, 2, n_jobs=2).backend_plan
+    expected = "numba" if "numba" in BACKENDS else "cython"
+    assert plan["bmu_many"] == plan["batch_epoch"] == expected
+    assert plan["train_online"] == "cython"
+    assert MiniSam(2, 2, 2, n_jobs=1).backend_plan["bmu_many"] == "cython"
+    with pytest.warns(RuntimeWarning, match="without OpenMP.*n_jobs=2"):
+        MiniSam(2, 2, 2, backend="cython", n_jobs=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MiniSam(2, 2, 2, backend="cython", n_jobs=1)
+        MiniSam(2, 2, 2, backend="cython")  # the default thread count is not the user's ask
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from minisam import MiniSom
+from minisam import MiniSom, available_backends
 from minisam import _minisom_core as core
 
 RTOL = 1e-9
@@ -275,7 +275,7 @@ def test_queries_match_other_distances(distance):
     assert_queries_match(ref, ours, data, labels=list("abc") * 20)
 
 
-@pytest.mark.parametrize("backend", ["numpy", "cython", "numba"])
+@pytest.mark.parametrize("backend", available_backends())
 @pytest.mark.parametrize("topology", TOPOLOGIES)
 def test_every_backend_matches(backend, topology):
     rng = np.random.default_rng(11)

@@ -261,9 +261,14 @@ def main(argv=None) -> None:
     backends = {name: make_backend(name, n_threads) for name in ["numpy", *names]
                 if name in names}
     repeats = 3 if args.quick else 5
+    kernels = "-"
+    if "cython" in names:
+        from minisam import _cython_kernels
+
+        kernels = _cython_kernels.VARIANT
     print(f"minisam bench: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, {n_threads} thread(s), OpenMP={openmp_enabled()}, "
-          f"backends={list(backends)}", flush=True)
+          f"Cython kernels={kernels}, backends={list(backends)}", flush=True)
     table = _Table()
     wanted = set(args.only or ["challenge", "online", "batch", "bmu", "memory"])
     for name in ("numba",):

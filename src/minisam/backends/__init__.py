@@ -9,12 +9,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import warnings
 
-from minisam.backends.auto import PREFERENCES, AutoBackend
+from minisam.backends.auto import AutoBackend, preferences
 from minisam.backends.base import Backend
 
-__all__ = ["BACKEND_NAMES", "AutoBackend", "Backend", "available_backends", "default_n_threads",
-           "make_backend"]
+__all__ = ["BACKEND_NAMES", "AutoBackend", "Backend", "available_backends", "cython_parallel",
+           "default_n_threads", "make_backend"]
 
 #: Every backend name the API accepts, ``"auto"`` included.
 BACKEND_NAMES = ("auto", "numpy", "cython", "numba")
@@ -33,8 +34,10 @@ _FASTEST_FIRST = ("cython", "numba", "numpy")
 
 def _is_installed(name: str) -> bool:
     """Whether engine ``name`` can run here, without importing heavy dependencies."""
-    if name == "cython":
-        return importlib.util.find_spec("minisam._cython_kernels") is not None
+    if name == "cython":  # a compiled variant exists (minisam._kernel_variants picks one)
+        from minisam._kernel_variants import installed_variants
+
+        return bool(installed_variants())
     if name == "numba":
         return importlib.util.find_spec("numba") is not None
     return True
@@ -48,6 +51,15 @@ def _engine_class(name: str) -> type[Backend]:
 def available_backends() -> list[str]:
     """Names of the engines usable in this installation, fastest first."""
     return [name for name in _FASTEST_FIRST if _is_installed(name)]
+
+
+def cython_parallel() -> bool:
+    """Whether the Cython engine is installed and was built with OpenMP (can use threads)."""
+    if not _is_installed("cython"):
+        return False
+    from minisam import _cython_kernels
+
+    return bool(_cython_kernels.openmp_enabled())
 
 
 def default_n_threads() -> int:
@@ -72,16 +84,23 @@ def make_backend(name: str, n_threads: int | None = None) -> Backend:
     """Build the backend called ``name``.
 
     ``"auto"`` builds an :class:`~minisam.backends.auto.AutoBackend` that sends each operation
-    to the engine measured fastest for it among those available.
+    to the engine measured fastest for it among those available. ``n_threads=None`` means
+    :func:`default_n_threads`; asking a Cython engine built without OpenMP for more than one
+    thread warns (``RuntimeWarning``), since it can only use one.
     """
+    requested = n_threads
     n_threads = default_n_threads() if n_threads is None else n_threads
     available = available_backends()
     if name == "auto":
-        needed = {next(engine for engine in PREFERENCES[op] if engine in available)
-                  for op in PREFERENCES}
+        order = preferences(cython_parallel=cython_parallel(), n_threads=n_threads)
+        needed = {next(engine for engine in order[op] if engine in available) for op in order}
         return AutoBackend({engine: _engine_class(engine)(n_threads) for engine in needed},
-                           n_threads)
+                           n_threads, order)
     if name not in available:
         raise ValueError(f"backend {name!r} is not available in this installation; "
                          f"available: {available}")
+    if name == "cython" and requested is not None and requested > 1 and not cython_parallel():
+        warnings.warn(f"minisam was built without OpenMP, so the 'cython' backend runs on one "
+                      f"thread (n_jobs={requested} has no effect); backend='numba' or 'auto' "
+                      f"use several", RuntimeWarning, stacklevel=3)
     return _engine_class(name)(n_threads)

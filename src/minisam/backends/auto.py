@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from minisam.backends.base import Backend
 
-__all__ = ["OPERATIONS", "PREFERENCES", "AutoBackend"]
+__all__ = ["OPERATIONS", "PARALLEL_OPERATIONS", "PREFERENCES", "AutoBackend", "preferences"]
 
 OPERATIONS = ("bmu_many", "top2_many", "train_online", "batch_epoch")
 
@@ -23,6 +23,23 @@ PREFERENCES: dict[str, tuple[str, ...]] = {
     "batch_epoch": ("cython", "numba", "numpy"),
 }
 
+#: Operations whose Cython kernels need OpenMP to use more than one thread. (Online training
+#: is not among them: Numba's online kernel is serial too, so Cython stays ahead there.)
+PARALLEL_OPERATIONS = ("bmu_many", "top2_many", "batch_epoch")
+
+
+def preferences(*, cython_parallel: bool, n_threads: int) -> dict[str, tuple[str, ...]]:
+    """The engine order per operation for this installation and thread count.
+
+    :data:`PREFERENCES`, except that a Cython module built without OpenMP runs serially, so
+    when several threads are wanted the parallel operations prefer Numba.
+    """
+    if cython_parallel or n_threads <= 1:
+        return dict(PREFERENCES)
+    return {op: (("numba", *(e for e in order if e != "numba")) if op in PARALLEL_OPERATIONS
+                 else order)
+            for op, order in PREFERENCES.items()}
+
 
 class AutoBackend(Backend):
     """Dispatch every operation to the preferred available engine.
@@ -31,13 +48,19 @@ class AutoBackend(Backend):
     ----------
     engines : dict of str to Backend
         The available engines, by name.
+    n_threads : int, default 1
+        The thread count the engines were built with.
+    order : dict of str to tuple of str, optional
+        Engine order per operation (see :func:`preferences`); :data:`PREFERENCES` by default.
     """
 
     name = "auto"
 
-    def __init__(self, engines: dict[str, Backend], n_threads: int = 1) -> None:
+    def __init__(self, engines: dict[str, Backend], n_threads: int = 1,
+                 order: dict[str, tuple[str, ...]] | None = None) -> None:
         super().__init__(n_threads)
-        self._route = {op: engines[next(name for name in PREFERENCES[op] if name in engines)]
+        order = PREFERENCES if order is None else order
+        self._route = {op: engines[next(name for name in order[op] if name in engines)]
                        for op in OPERATIONS}
 
     @property

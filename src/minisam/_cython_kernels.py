@@ -1,0 +1,23 @@
+"""The compiled Cython kernels: the best variant of ``csrc/_cython_kernels.pyx`` for this CPU.
+
+Importing this module loads the variant :func:`minisam._kernel_variants.load` picks and
+re-exports its kernel contract (:mod:`minisam.backends.compiled`); :data:`VARIANT` names it.
+"""
+
+from __future__ import annotations
+
+from minisam._kernel_variants import load
+
+__all__ = ["VARIANT", "bmu_many", "bmu_search", "build_info", "group_sums", "openmp_enabled",
+           "openmp_max_threads", "train_online", "x86_64_level"]
+
+VARIANT, _kernels = load()
+
+bmu_many = _kernels.bmu_many
+bmu_search = _kernels.bmu_search
+build_info = _kernels.build_info
+group_sums = _kernels.group_sums
+openmp_enabled = _kernels.openmp_enabled
+openmp_max_threads = _kernels.openmp_max_threads
+train_online = _kernels.train_online
+x86_64_level = _kernels.x86_64_level
