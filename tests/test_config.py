@@ -78,3 +78,15 @@ def test_version_is_single_sourced_and_package_is_typed():
 
     assert importlib.metadata.version("minisam") == minisam.__version__
     assert (Path(minisam.__file__).parent / "py.typed").is_file()
+
+
+@pytest.mark.skipif("cython" not in available_backends(), reason="Cython module not built")
+def test_kernel_variant_is_reported(monkeypatch):
+    from minisam import _cython_kernels
+
+    monkeypatch.delenv("MINISAM_KERNELS", raising=False)
+    reported = minisam.show_config(mode="dicts")["Build"]["kernel variant"]
+    assert reported.startswith(f"{_cython_kernels.VARIANT} (built: ") and "forced" not in reported
+    monkeypatch.setenv("MINISAM_KERNELS", _cython_kernels.VARIANT)
+    build = minisam.show_config(mode="dicts")["Build"]
+    assert "forced by MINISAM_KERNELS" in build["kernel variant"]

@@ -49,7 +49,9 @@ def _build_section() -> dict[str, Any]:
     return {
         "compiled module": _cython_kernels._kernels.__file__,
         "compiler": info["compiler"],
-        "kernel variant": f"{info['variant']} (built: {', '.join(installed_variants())})",
+        "kernel variant": (f"{info['variant']} (built: {', '.join(installed_variants())}"
+                           + (", forced by MINISAM_KERNELS)" if os.environ.get("MINISAM_KERNELS")
+                              else ")")),
         "CPU x86-64 level": _cython_kernels.x86_64_level() or "n/a (not x86-64)",
         "tuned for this CPU (-march=native)": info["native"],
         "OpenMP": openmp,
