@@ -47,8 +47,12 @@ cdef extern from *:
     #include <stdlib.h>
     #if defined(_WIN32)
     #include <malloc.h>
+    #ifndef WIN32_LEAN_AND_MEAN
     #define WIN32_LEAN_AND_MEAN
-    #define NOMINMAX
+    #endif
+    #ifndef NOMINMAX
+    #define NOMINMAX  /* keep windows.h from defining min() and max() macros */
+    #endif
     #include <windows.h>
     #define ms_yield() SwitchToThread()
     #else
@@ -74,20 +78,13 @@ cdef extern from *:
        module, portable or not, and under clang-cl where libgcc's __builtin_cpu_supports is
        missing. */
     #if defined(__x86_64__) || defined(_M_X64)
-    #if defined(_MSC_VER)  /* clang-cl: MSVC's CPUID intrinsic (its cpuid.h clashes with it) */
-    #include <intrin.h>
-    static void ms_cpuid(int leaf, int sub, unsigned r[4]) {
-        int out[4]; __cpuidex(out, leaf, sub);
-        r[0] = out[0]; r[1] = out[1]; r[2] = out[2]; r[3] = out[3];
+    /* GCC-style inline assembly, which GCC, Clang and clang-cl all accept: no cpuid.h (it
+       clashes with MSVC's intrin.h under clang-cl), and no _xgetbv() (compilers only allow it
+       in code built for XSAVE; XGETBV runs only once CPUID has reported OSXSAVE). */
+    static void ms_cpuid(unsigned leaf, unsigned sub, unsigned r[4]) {
+        __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+                         : "a"(leaf), "c"(sub));
     }
-    #else
-    #include <cpuid.h>
-    static void ms_cpuid(int leaf, int sub, unsigned r[4]) {
-        __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
-    }
-    #endif
-    /* Inline assembly rather than _xgetbv(), which compilers only allow in code built for XSAVE;
-       only called once CPUID has reported OSXSAVE. */
     static unsigned long long ms_xcr0(void) {
         unsigned lo, hi;
         __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
