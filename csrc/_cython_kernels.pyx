@@ -461,6 +461,28 @@ cdef extern from * nogil:
        (what np.linalg.norm does), each product rounded (no FMA), so that distances are bitwise     \
        those NumPy computes. Small D (< 8, a compile-time constant after inlining): samples held    \
        in registers, one accumulator per block, features in order. */                               \
+    /* Move blocks [jb0, jb1) of one row towards v by g, measuring nothing (no next sample). */      \
+    MS_INLINE void ms_update_only_##SFX(T *restrict p, ptrdiff_t S, ptrdiff_t D, ptrdiff_t jb0,      \
+                                        ptrdiff_t jb1, const T *restrict v,                          \
+                                        const T *restrict g) {                                       \
+        for (ptrdiff_t jb = jb0; jb < jb1; jb++) {                                                   \
+            T *q = p + jb * (L);                                                                     \
+            ms_vt_##SFX gb = *(const ms_vt_##SFX *)(g + jb * (L));                                   \
+            for (ptrdiff_t d = 0; d < D; d++) {                                                      \
+                ms_vt_##SFX *wp = (ms_vt_##SFX *)(q + d * S), w = *wp;                               \
+                *wp = w + MS_R(gb * (v[d] - w));                                                     \
+            }                                                                                        \
+        }                                                                                            \
+    }                                                                                                \
+    /* A block's distances are complete: add the padding (+inf on the lanes past the row's end,      \
+       which lie in the last B / L vectors), store them if asked, and fold them into the minima. */  \
+    MS_INLINE void ms_block_done_##SFX(ms_vt_##SFX acc, ptrdiff_t jb, ptrdiff_t nblk,                \
+                                       const T *restrict pad, T *restrict dout, ms_vt_##SFX *m) {    \
+        if (pad && jb >= nblk - (B) / (L))                                                           \
+            acc += *(const ms_vt_##SFX *)(pad + (jb - (nblk - (B) / (L))) * (L));                    \
+        if (dout) *(ms_vt_##SFX *)(dout + jb * (L)) = acc;                                           \
+        *m = MS_VMIN_##SFX(acc, *m);                                                                 \
+    }                                                                                                \
     MS_INLINE T ms_row_small_##SFX(T *restrict p, ptrdiff_t S, const int D, ptrdiff_t nblk,          \
                                    ptrdiff_t jb0, ptrdiff_t jb1, const T *restrict v,                \
                                    const T *restrict vn, const T *restrict g,                        \
@@ -472,14 +494,7 @@ cdef extern from * nogil:
         }                                                                                            \
         if (!v) jb0 = jb1 = 0;                                                                       \
         if (!vn) {                                                                                   \
-            for (ptrdiff_t jb = jb0; jb < jb1; jb++) {                                               \
-                T *q = p + jb * (L);                                                                 \
-                ms_vt_##SFX gb = *(const ms_vt_##SFX *)(g + jb * (L));                               \
-                for (int d = 0; d < D; d++) {                                                        \
-                    ms_vt_##SFX *wp = (ms_vt_##SFX *)(q + d * S), w = *wp;                           \
-                    *wp = w + MS_R(gb * (vb[d] - w));                                                \
-                }                                                                                    \
-            }                                                                                        \
+            ms_update_only_##SFX(p, S, D, jb0, jb1, v, g);                                           \
             return (T)INFINITY;                                                                      \
         }                                                                                            \
         for (ptrdiff_t jb = 0; jb < nblk; jb++) {                                                    \
@@ -500,10 +515,7 @@ cdef extern from * nogil:
                     acc += MS_R(x * x);                                                              \
                 }                                                                                    \
             }                                                                                        \
-            if (pad && jb >= nblk - (B) / (L))                                                       \
-                acc += *(const ms_vt_##SFX *)(pad + (jb - (nblk - (B) / (L))) * (L));                \
-            if (dout) *(ms_vt_##SFX *)(dout + jb * (L)) = acc;                                       \
-            m = MS_VMIN_##SFX(acc, m);                                                               \
+            ms_block_done_##SFX(acc, jb, nblk, pad, dout, &m);                                       \
         }                                                                                            \
         return ms_hmin_##SFX(m);                                                                     \
     }                                                                                                \
@@ -574,14 +586,7 @@ cdef extern from * nogil:
         ms_vt_##SFX m = ms_splat_##SFX((T)INFINITY);                                                 \
         if (!v) jb0 = jb1 = 0;                                                                       \
         if (!vn) {                                                                                   \
-            for (ptrdiff_t jb = jb0; jb < jb1; jb++) {                                               \
-                T *q = p + jb * (L);                                                                 \
-                ms_vt_##SFX gb = *(const ms_vt_##SFX *)(g + jb * (L));                               \
-                for (ptrdiff_t d = 0; d < D; d++) {                                                  \
-                    ms_vt_##SFX *wp = (ms_vt_##SFX *)(q + d * S), w = *wp;                           \
-                    *wp = w + MS_R(gb * (v[d] - w));                                                 \
-                }                                                                                    \
-            }                                                                                        \
+            ms_update_only_##SFX(p, S, D, jb0, jb1, v, g);                                           \
             return (T)INFINITY;                                                                      \
         }                                                                                            \
         for (ptrdiff_t jb = 0; jb < nblk; jb++) {                                                    \
@@ -591,10 +596,7 @@ cdef extern from * nogil:
                 acc = ms_pairwise_##SFX(q, S, 0, D, 1, *(const ms_vt_##SFX *)(g + jb * (L)), v, vn); \
             else                                                                                     \
                 acc = ms_pairwise_##SFX(q, S, 0, D, 0, ms_splat_##SFX((T)0), v, vn);                 \
-            if (pad && jb >= nblk - (B) / (L))                                                       \
-                acc += *(const ms_vt_##SFX *)(pad + (jb - (nblk - (B) / (L))) * (L));                \
-            if (dout) *(ms_vt_##SFX *)(dout + jb * (L)) = acc;                                       \
-            m = MS_VMIN_##SFX(acc, m);                                                               \
+            ms_block_done_##SFX(acc, jb, nblk, pad, dout, &m);                                       \
         }                                                                                            \
         return ms_hmin_##SFX(m);                                                                     \
     }                                                                                                \
