@@ -11,7 +11,8 @@ Bounds used throughout:
   ``conftest.CHOICE_RTOL`` of the minimum (float32 scores can legitimately pick another node
   of a near tie). Exact ties (duplicated weight rows) must go to the lowest index.
 * ``group_sums`` is exact: samples are added in increasing order, as ``np.add.at`` does.
-* ``train_online`` in float64 matches :func:`minisam.reference.train_online` to
+* ``train_online`` in float64 matches :func:`minisam.reference.train_online` (on every
+  topology: rectangular and hexagonal, planar and toroidal) to
   ``rtol=1e-12, atol=1e-13`` (the kernels may evaluate the gaussian as a product of row and
   column factors and skip changes below ``skip_threshold``); in float32 it matches the float64
   reference run from the same start to ``atol=3e-5`` over 60 steps on data whose winners are
@@ -31,7 +32,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from minisam import reference
 from minisam._blas import find_blas, single_threaded_blas
-from minisam.backends.compiled import NEIGHBOURHOOD_CODES, skip_threshold
+from minisam.backends.compiled import NEIGHBOURHOOD_CODES, kernel_periods, skip_threshold
 from minisam.backends.cython_backend import CythonBackend
 from minisam.backends.numpy_backend import NumpyBackend
 
@@ -107,14 +108,15 @@ def assert_second_valid(weights, data, index, second):
 
 
 def run_online(kernels, weights, data, order, alphas, sigmas, coords, neighbourhood, *,
-               lattice, grid_y=1, skip=None, n_threads=1):
+               lattice, grid_y=1, skip=None, n_threads=1, periods=None):
     w = weights.copy()
     skip_below = skip_threshold(w.dtype) if skip is None else skip
     kernels.train_online(w, data, np.ascontiguousarray(order, dtype=np.int64),
                          np.ascontiguousarray(alphas, dtype=np.float64),
                          np.ascontiguousarray(sigmas, dtype=np.float64),
                          np.ascontiguousarray(coords, dtype=np.float64), grid_y,
-                         NEIGHBOURHOOD_CODES[neighbourhood], lattice, skip_below, n_threads)
+                         NEIGHBOURHOOD_CODES[neighbourhood], lattice, skip_below, n_threads,
+                         periods=kernel_periods(periods))
     return w
 
 
@@ -608,3 +610,102 @@ def test_cython_backend_thread_threshold():
     assert backend._online_threads(small) == 1
     assert backend._online_threads(big) == 2
     assert CythonBackend(n_threads=1)._online_threads(big) == 1
+
+
+# ----------------------------------------------------------------------------- topologies
+# (lattice, toroidal, x, y): odd and even sizes, 1 x N and N x 1, tori of size 2 along an axis.
+TOPOLOGY_MAPS = [
+    ("rectangular", True, 5, 6), ("rectangular", True, 2, 7), ("rectangular", True, 7, 2),
+    ("rectangular", True, 1, 9), ("rectangular", True, 9, 1), ("rectangular", True, 2, 3),
+    ("hexagonal", False, 5, 6), ("hexagonal", False, 6, 5), ("hexagonal", False, 1, 9),
+    ("hexagonal", False, 9, 1), ("hexagonal", False, 2, 2),
+    ("hexagonal", True, 6, 5), ("hexagonal", True, 2, 7), ("hexagonal", True, 4, 2),
+    ("hexagonal", True, 8, 1), ("hexagonal", True, 2, 2),
+]
+
+
+def _map_id(case):
+    lattice, toroidal, x, y = case
+    return f"{lattice[:3]}{'-torus' if toroidal else ''}-{x}x{y}"
+
+
+@pytest.mark.parametrize("case", TOPOLOGY_MAPS, ids=_map_id)
+@pytest.mark.parametrize("neighbourhood", NEIGHBOURHOODS)
+@pytest.mark.parametrize("lattice_path", [True, False])
+def test_train_online_topologies_float64(kernels, rng, case, neighbourhood, lattice_path):
+    """Every topology, both the separable-lattice path and node-by-node coordinates."""
+    from minisam.topology import Topology
+
+    lattice, toroidal, x, y = case
+    grid = Topology(x, y, lattice, toroidal)
+    periods = grid.periods if toroidal else None
+    weights = random_data(rng, x * y, 3)
+    data = random_data(rng, 30, 3)
+    order = rng.integers(0, 30, size=120)
+    alphas, sigmas = schedule(120, max(x, y) / 2 + 1)
+    expected = weights.copy()
+    reference.train_online(expected, data, order, alphas, sigmas, grid.coords, neighbourhood,
+                           periods=periods)
+    runs = [run_online(kernels, weights, data, order, alphas, sigmas, grid.coords,
+                       neighbourhood, lattice=lattice_path, grid_y=y, skip=skip,
+                       n_threads=n_threads, periods=periods)
+            for skip in (None, 0.0) for n_threads in (1, 2)]
+    for got in runs:
+        assert_close_scaled(got, expected)
+    assert_array_equal(runs[1], runs[0])  # identical for any thread count
+    assert_array_equal(runs[3], runs[2])
+
+
+@pytest.mark.parametrize("case", [("rectangular", True, 6, 9), ("hexagonal", False, 7, 6),
+                                  ("hexagonal", True, 6, 9)], ids=_map_id)
+@pytest.mark.parametrize("neighbourhood", ["gaussian", "bubble"])
+def test_train_online_topologies_float32(kernels, rng, case, neighbourhood):
+    from minisam.topology import Topology
+
+    lattice, toroidal, x, y = case
+    grid = Topology(x, y, lattice, toroidal)
+    periods = grid.periods if toroidal else None
+    n_steps = 60
+    for _attempt in range(20):  # draw a run whose winners are never near ties in float64
+        weights = random_data(rng, x * y, 3, np.float32)
+        data = random_data(rng, 25, 3, np.float32)
+        order = rng.integers(0, 25, size=n_steps)
+        alphas, sigmas = schedule(n_steps, max(x, y) / 2 + 1)
+        w = weights.astype(np.float64)
+        gap = np.inf
+        for t in range(n_steps):  # the float64 trajectory's closest call
+            d2 = np.sort(((w - data[order[t]].astype(np.float64)) ** 2).sum(axis=1))
+            gap = min(gap, (d2[1] - d2[0]) / d2[1])
+            reference.train_online(w, data.astype(np.float64), order[t:t + 1],
+                                   alphas[t:t + 1], sigmas[t:t + 1], grid.coords,
+                                   neighbourhood, periods=periods)
+        if gap > 2e-4:
+            break
+    else:
+        pytest.fail("could not draw test data without near ties")
+    runs = [run_online(kernels, weights, data, order, alphas, sigmas, grid.coords,
+                       neighbourhood, lattice=True, grid_y=y, n_threads=n, periods=periods)
+            for n in (1, 2)]
+    for got in runs:
+        assert got.dtype == np.float32
+        assert_close_scaled(got, w, rtol=0, atol=3e-5)
+    assert_array_equal(runs[1], runs[0])
+
+
+def test_train_online_torus_moves_nodes_across_the_seam(kernels, rng):
+    """A winner in a corner of a torus pulls the nodes of the opposite edges, a planar map's
+    not; the tie between the winner's copies on both sides of the seam goes to the lowest."""
+    x, y = 6, 8
+    coords = reference.grid_coordinates(x, y)
+    weights = random_data(rng, x * y, 2) + 5.0
+    data = np.array([[0.0, 0.0]])
+    weights[0] = data[0] + 0.01  # node (0, 0) wins
+    order = np.zeros(1, dtype=np.int64)
+    alphas, sigmas = np.array([0.5]), np.array([1.0])
+    for toroidal in (False, True):
+        periods = (float(x), float(y)) if toroidal else None
+        got = run_online(kernels, weights, data, order, alphas, sigmas, coords, "bubble",
+                         lattice=True, grid_y=y, periods=periods)
+        moved = np.flatnonzero((got != weights).any(axis=1))
+        expected = [0, 1, y] + ([y - 1, (x - 1) * y] if toroidal else [])
+        assert sorted(moved) == sorted(expected)

@@ -337,8 +337,8 @@ def brute_distance_map(weights):
     for i in range(x):
         for j in range(y):
             dists = [float(np.sqrt(((weights[i, j] - weights[a, b]) ** 2).sum()))
-                     for a, b in ((i - 1, j), (i + 1, j), (i, j - 1), (i, j + 1))
-                     if 0 <= a < x and 0 <= b < y]
+                     for a in range(i - 1, i + 2) for b in range(j - 1, j + 2)
+                     if 0 <= a < x and 0 <= b < y and (a, b) != (i, j)]
             out[i, j] = sum(dists) / len(dists) if dists else 0.0
     return out
 

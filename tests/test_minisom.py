@@ -81,7 +81,7 @@ def test_constructor_signature_matches():
     for p in positional:
         assert p.default == ref[p.name].default
     extras = {p.name: p.default for p in ours.values() if p.kind == p.KEYWORD_ONLY}
-    assert extras == {"backend": "auto", "n_jobs": None}
+    assert extras == {"backend": "auto", "n_jobs": None, "toroidal": False}
 
 
 def test_every_method_of_minisom_exists_with_its_signature():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -227,7 +228,7 @@ def test_npz_with_wrong_format_marker(rng, tmp_path):
         MiniSam.load(tmp_path / "m.npz")
 
 
-@pytest.mark.parametrize("version", [0, 2, 99])
+@pytest.mark.parametrize("version", [0, 3, 99])
 def test_wrong_format_version(rng, tmp_path, version):
     fields = saved_model_fields(rng, tmp_path)
     fields["format_version"] = np.array(version, dtype=np.int64)
@@ -332,3 +333,62 @@ def test_round_trip_huge_seed(rng, tmp_path):
     path = tmp_path / "model.npz"
     som.save(path)
     assert_same_model(som, MiniSam.load(path))
+
+
+# --------------------------------------------------------------------------- topologies
+@pytest.mark.parametrize(("topology", "toroidal"), [("rectangular", True), ("hexagonal", False),
+                                                    ("hexagonal", True)])
+def test_topology_round_trips(rng, tmp_path, topology, toroidal):
+    som = trained(rng, x=4, y=3, topology=topology, toroidal=toroidal)
+    som.save(tmp_path / "m.npz")
+    loaded = MiniSam.load(tmp_path / "m.npz")
+    assert_same_model(som, loaded)
+    assert (loaded.topology, loaded.toroidal) == (topology, toroidal)
+    np.testing.assert_array_equal(loaded.node_positions(), som.node_positions())
+    data = random_data(rng, 30, 2)
+    assert loaded.topographic_error(data) == som.topographic_error(data)
+
+
+def test_format_1_file_still_loads():
+    """A model file written by minisam before topologies existed (format 1, committed as a
+    fixture) loads as the rectangular planar map it was, with its random state."""
+    path = Path(__file__).parent / "data" / "minisam_format1.npz"
+    fields = read_fields(path)
+    assert int(fields["format_version"]) == 1 and "topology" not in fields
+    som = MiniSam.load(path)
+    assert (som.topology, som.toroidal) == ("rectangular", False)
+    assert (som.x, som.y, som.input_len, som.random_seed) == (3, 5, 4, 7)
+    assert som.dtype == np.float32
+    assert som.get_weights().tobytes() == fields["weights"].tobytes()
+    # The generator continues where the writer's did (its next draw was recorded then).
+    assert som._rng.random() == 0.19246349496833237
+
+
+@pytest.mark.parametrize(("name", "value"), [("topology", np.array("triangular")),
+                                             ("topology", np.array(1)),
+                                             ("toroidal", np.array("yes")),
+                                             ("toroidal", np.array([True]))])
+def test_damaged_topology_field(rng, tmp_path, name, value):
+    fields = saved_model_fields(rng, tmp_path)
+    fields[name] = value
+    write_fields(tmp_path / "m.npz", fields)
+    with pytest.raises(ValueError, match="m.npz"):
+        MiniSam.load(tmp_path / "m.npz")
+
+
+def test_hexagonal_torus_with_odd_rows_in_a_file_is_refused(rng, tmp_path):
+    fields = saved_model_fields(rng, tmp_path)  # x = 3
+    fields["topology"] = np.array("hexagonal")
+    fields["toroidal"] = np.array(True)
+    write_fields(tmp_path / "m.npz", fields)
+    with pytest.raises(ValueError, match="m.npz.*even number of rows"):
+        MiniSam.load(tmp_path / "m.npz")
+
+
+@pytest.mark.parametrize("name", ["topology", "toroidal"])
+def test_format_2_needs_the_topology_fields(rng, tmp_path, name):
+    fields = saved_model_fields(rng, tmp_path)
+    del fields[name]
+    write_fields(tmp_path / "m.npz", fields)
+    with pytest.raises(ValueError, match=f"'{name}'"):
+        MiniSam.load(tmp_path / "m.npz")

@@ -317,3 +317,38 @@ def test_train_online_follows_order_and_schedule(rng):
             expected[k] += alphas[t] * math.exp(-d2 / (2 * sigmas[t] ** 2)) * (v - expected[k])
     reference.train_online(weights, data, order, alphas, sigmas, coords, "gaussian")
     assert_allclose(weights, expected, rtol=1e-13)
+
+
+# --------------------------------------------------------------------------- topologies
+def test_wrap_axis_is_the_minimum_image():
+    offsets = np.array([0.0, 1.0, 2.5, 3.0, 4.9, -4.9, 5.0, -7.5, 12.0])
+    assert_allclose(reference.wrap_axis(offsets, 5.0),
+                    [0.0, 1.0, 2.5, 2.0, 0.1, 0.1, 0.0, 2.5, 2.0], atol=1e-12)
+    assert_array_equal(reference.wrap_axis(offsets, 0.0), offsets)  # an open axis
+
+
+def test_wrap_offsets_per_axis():
+    offsets = np.array([[3.5, -1.0], [-0.5, 4.0]])
+    assert_allclose(reference.wrap_offsets(offsets, (4.0, 0.0)), [[0.5, -1.0], [0.5, 4.0]])
+    assert_array_equal(reference.wrap_offsets(offsets, None), offsets)
+
+
+def test_hexagonal_coordinates_six_neighbours_at_distance_one():
+    coords = reference.hexagonal_coordinates(5, 6)
+    assert_allclose(coords[6 + 2], [np.sqrt(3) / 2, 2.5])  # row 1 (odd) is shifted
+    for inner in (6 + 1, 12 + 3, 18 + 4):  # nodes away from the edges
+        d = np.sqrt(reference.squared_grid_distances(coords, inner))
+        assert np.isclose(d, 1.0).sum() == 6
+        assert np.sort(d)[1] == pytest.approx(1.0)
+
+
+def test_torus_grid_distances_are_minima_over_shifted_copies():
+    coords = reference.grid_coordinates(4, 5)
+    periods = (4.0, 5.0)
+    for k in range(20):
+        got = np.sqrt(reference.squared_grid_distances(coords, k, periods))
+        copies = [np.linalg.norm(coords - coords[k] + np.array([m * 4.0, n * 5.0]), axis=1)
+                  for m in (-1, 0, 1) for n in (-1, 0, 1)]
+        assert_allclose(got, np.min(copies, axis=0), rtol=1e-14)
+        assert_allclose(reference.grid_distances(coords, np.full(20, k), np.arange(20),
+                                                 periods), got, rtol=1e-14)

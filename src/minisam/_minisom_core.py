@@ -20,6 +20,8 @@ from datetime import timedelta
 
 import numpy as np
 
+from minisam import reference
+
 __all__ = [
     "BUILTIN_DISTANCES",
     "EmptyDataError",
@@ -252,7 +254,8 @@ class GaussianTables:
     ``|xx - xx_c|`` is ``m / 2`` for an integer ``m`` (``xpos`` holds ``2 xx``), and ``yy``
     depends on the column ``j`` only, so ``(yy - yy_c)^2`` takes one of a few values per pair of
     columns (``ycode``). The factors for each step are computed here with NumPy's ``exp`` on
-    exactly MiniSom's arguments, hence bitwise MiniSom's influences.
+    exactly MiniSom's arguments, hence bitwise MiniSom's influences. On a torus the offsets
+    are minimum images (MiniSom has no torus; the factors are still NumPy's ``exp``).
     """
 
     def __init__(self, xpos, ypos, ycode, dx, dy2):
@@ -265,18 +268,23 @@ class GaussianTables:
         self.steps_per_call = max(1, (1 << 21) // (len(dx) + len(dy2)))
 
     @classmethod
-    def for_positions(cls, px: np.ndarray, py: np.ndarray):
-        """Tables for the ``(x, y)`` position grids ``px``, ``py``; None unless laid out as
-        MiniSom lays them out (``2 px`` integral, ``py`` constant along ``x``)."""
+    def for_positions(cls, px: np.ndarray, py: np.ndarray, periods=None):
+        """Tables for the ``(x, y)`` position grids ``px``, ``py`` (axis ``periods`` on a
+        torus); None unless laid out as MiniSom lays them out (``2 px`` integral, ``py``
+        constant along ``x``)."""
         twice = 2 * px
         if not (np.array_equal(twice, np.round(twice)) and (py == py[:1, :]).all()):
             return None
         x_size, y_size = px.shape
         xpos = np.round(twice).astype(np.int64).ravel()
         columns = py[0]
-        squares = np.power(columns[:, None] - columns[None, :], 2)
-        dy2, ycode = np.unique(squares, return_inverse=True)
+        column_offsets = columns[:, None] - columns[None, :]
         dx = np.arange(int(xpos.max() - xpos.min()) + 1) / 2
+        if periods is not None:
+            column_offsets = reference.wrap_axis(column_offsets, periods[1])
+            dx = reference.wrap_axis(dx, periods[0])
+        squares = np.power(column_offsets, 2)
+        dy2, ycode = np.unique(squares, return_inverse=True)
         ypos = np.tile(np.arange(y_size, dtype=np.int64), x_size)
         return cls(np.ascontiguousarray(xpos), ypos,
                    np.ascontiguousarray(ycode.reshape(y_size, y_size), dtype=np.int64), dx, dy2)

@@ -199,6 +199,15 @@ def _influence(kind, dx, dy, sigma):
     return max(0.0, sigma - abs(dx)) * max(0.0, sigma - abs(dy))
 
 
+@_jit(nogil=True)
+def _wrap(d, period):
+    """Minimum image of the offset ``d`` along an axis of period ``period`` (0: open)."""
+    if period > 0.0:
+        a = np.fmod(abs(d), period)
+        return min(a, period - a)
+    return d
+
+
 @_jit(nogil=True, fastmath={"nnan", "nsz"})
 def _min_value(values):
     """Smallest element (values are never NaN).
@@ -253,14 +262,17 @@ def _first_min(values):
 
 @_jit(nogil=True)
 def _influences(g, alpha, sigma, bmu, coords, grid_y, kind, lattice, skip_below, row_f, col_f,
-                t, tables):
+                t, tables, periods, row_class, class_offsets):
     """Fill ``g`` with each node's step size ``alpha * h``; return the node range ``[lo, hi)``
     outside which ``g`` is zero.
 
-    On a lattice the gaussian factorises into a row and a column factor, so only X + Y
-    exponentials are needed, and rows (columns) whose factor is below ``skip_below`` even at the
-    other factor's maximum of 1 (``alpha``) are left out entirely. Influences may be negative
-    (mexican hat): what is compared with ``skip_below`` is their magnitude.
+    On a separable lattice the gaussian factorises into a row and a column factor, so only
+    X + 2Y exponentials are needed (the column factor depends on the row through its offset
+    class: ``row_class[i]`` indexes ``class_offsets``, one class on a rectangular lattice, two
+    on a hexagonal one), and rows (columns) whose factor is below ``skip_below`` even at the
+    other factor's maximum of 1 (``alpha``) are left out entirely. Offsets are minimum images
+    along the axes with a period. Influences may be negative (mexican hat): what is compared
+    with ``skip_below`` is their magnitude.
     """
     n_nodes = g.shape[0]
     if kind == 5:
@@ -275,33 +287,42 @@ def _influences(g, alpha, sigma, bmu, coords, grid_y, kind, lattice, skip_below,
         bx = coords[bmu, 0]
         by = coords[bmu, 1]
         for k in range(n_nodes):
-            step = alpha * _influence(kind, coords[k, 0] - bx, coords[k, 1] - by, sigma)
+            dx = _wrap(coords[k, 0] - bx, periods[0])
+            dy = _wrap(coords[k, 1] - by, periods[1])
+            step = alpha * _influence(kind, dx, dy, sigma)
             g[k] = step if abs(step) >= skip_below else 0.0
         return 0, n_nodes
     grid_x = n_nodes // grid_y
-    bx = bmu // grid_y
-    by = bmu % grid_y
+    bi = bmu // grid_y
+    bj = bmu % grid_y
+    b_row = coords[bi * grid_y, 0]
+    b_offset = coords[bi * grid_y, 1]
     denom = 2.0 * sigma * sigma
     row_lo, row_hi = grid_x, 0
     for i in range(grid_x):
-        row_f[i] = alpha * math.exp(-((i - bx) ** 2) / denom)
+        dr = _wrap(coords[i * grid_y, 0] - b_row, periods[0])
+        row_f[i] = alpha * math.exp(-(dr * dr) / denom)
         if abs(row_f[i]) >= skip_below:
             row_lo = min(row_lo, i)
             row_hi = i + 1
     col_lo, col_hi = grid_y, 0
-    for j in range(grid_y):
-        col_f[j] = math.exp(-((j - by) ** 2) / denom)
-        if abs(alpha) * col_f[j] >= skip_below:
-            col_lo = min(col_lo, j)
-            col_hi = j + 1
+    for c in range(class_offsets.shape[0]):
+        shift = class_offsets[c] - b_offset
+        for j in range(grid_y):
+            dc = _wrap(shift + (j - bj), periods[1])
+            col_f[c, j] = math.exp(-(dc * dc) / denom)
+            if abs(alpha) * col_f[c, j] >= skip_below:
+                col_lo = min(col_lo, j)
+                col_hi = max(col_hi, j + 1)
     if row_lo >= row_hi or col_lo >= col_hi:
         return 0, 0
-    cols = col_f[col_lo:col_hi]
+    width = col_hi - col_lo
     for i in range(row_lo, row_hi):
         factor = row_f[i]
+        cols = col_f[row_class[i], col_lo:col_hi]
         start = i * grid_y + col_lo
-        segment = g[start:start + cols.shape[0]]  # a slice: provably non-negative indices
-        for j in range(cols.shape[0]):
+        segment = g[start:start + width]  # a slice: provably non-negative indices
+        for j in range(width):
             segment[j] = factor * cols[j]
     return row_lo * grid_y, row_hi * grid_y
 
@@ -398,7 +419,8 @@ def _pass(wt, v, v_next, g, lo, hi, plan, dist, acc, parts):
 
 @_jit(nogil=True)
 def _train_online_features_major(wt, data, order, alphas, sigmas, coords, grid_y, kind,
-                                 lattice, skip_below, plan, tables):
+                                 lattice, skip_below, plan, tables, periods, row_class,
+                                 class_offsets):
     """Online steps on a feature-major copy ``wt`` (n_features, n_nodes) of the weights.
 
     Feature-major layout puts nodes along the SIMD lanes, so both the update and the squared
@@ -417,7 +439,7 @@ def _train_online_features_major(wt, data, order, alphas, sigmas, coords, grid_y
     acc = np.zeros((8, n_nodes), dtype=wt.dtype)
     parts = np.zeros((plan.shape[0] if plan.shape[0] > 1 else 0, n_nodes), dtype=wt.dtype)
     row_f = np.empty(grid_x)
-    col_f = np.empty(grid_y)
+    col_f = np.empty((class_offsets.shape[0], grid_y))
     first = data[order[0]]
     _pass(wt, first, first, g, 0, 0, plan, dist, acc, parts)
     bmu = _first_min(dist)
@@ -425,7 +447,8 @@ def _train_online_features_major(wt, data, order, alphas, sigmas, coords, grid_y
         v = data[order[t]]
         v_next = data[order[t + 1]] if t + 1 < n_steps else v
         lo, hi = _influences(g, alphas[t], sigmas[t], bmu, coords, grid_y, kind, lattice,
-                             skip_below, row_f, col_f, t, tables)
+                             skip_below, row_f, col_f, t, tables, periods, row_class,
+                             class_offsets)
         _pass(wt, v, v_next, g, lo, hi, plan, dist, acc, parts)
         g[lo:hi] = 0.0
         bmu = _first_min(dist)
@@ -445,11 +468,21 @@ def group_sums(data, index, sums_out, counts_out, n_threads):
 
 
 def train_online(weights, data, order, alphas, sigmas, coords, grid_y, kind, lattice,
-                 skip_below, n_threads, tables=None):
+                 skip_below, n_threads, tables=None, periods=None):
     """Contract entry point: see :mod:`minisam.backends.compiled` (serial: a parallel region
     per step costs more than a step on maps of practical size)."""
     if order.shape[0] == 0:
         return
+    periods = np.zeros(2) if periods is None else np.ascontiguousarray(periods,
+                                                                        dtype=np.float64)
+    lattice = bool(lattice) and int(kind) == 0
+    if lattice:
+        # The rows' column offsets o_i, as classes: the column factor depends on the row
+        # only through o_i (see the contract's separable lattice).
+        class_offsets, row_class = np.unique(coords[::int(grid_y), 1], return_inverse=True)
+        row_class = row_class.astype(np.int64)
+    else:
+        class_offsets, row_class = np.zeros(1), np.zeros(1, dtype=np.int64)
     if tables is None:
         tables = (np.zeros((1, 1)), np.zeros((1, 1)), np.zeros(1, dtype=np.int64),
                   np.zeros(1, dtype=np.int64), np.zeros((1, 1), dtype=np.int64))
@@ -457,8 +490,9 @@ def train_online(weights, data, order, alphas, sigmas, coords, grid_y, kind, lat
         _check_tables(tables, order.shape[0], weights.shape[0])
     features_major = np.ascontiguousarray(weights.T)
     _train_online_features_major(features_major, data, order, alphas, sigmas, coords,
-                                 int(grid_y), int(kind), bool(lattice), float(skip_below),
-                                 _pairwise_plan(weights.shape[1]), tuple(tables))
+                                 int(grid_y), int(kind), lattice, float(skip_below),
+                                 _pairwise_plan(weights.shape[1]), tuple(tables), periods,
+                                 row_class, np.ascontiguousarray(class_offsets))
     weights[...] = features_major.T
 
 

@@ -1,8 +1,9 @@
 """Saving and loading models as ``.npz`` files, without pickle.
 
 A file holds the weights, every hyper-parameter, the random generator's state (as JSON), the
-file-format version and the version of minisam that wrote it. Loading uses
-``allow_pickle=False`` and checks every field, so a foreign or damaged file raises a
+file-format version and the version of minisam that wrote it. Format 2 adds the map's
+``topology`` and ``toroidal`` fields; format-1 files (rectangular, planar maps) still load.
+Loading uses ``allow_pickle=False`` and checks every field, so a foreign or damaged file raises a
 ``ValueError`` that says what is wrong instead of executing or half-loading anything.
 """
 
@@ -19,7 +20,10 @@ from minisam._version import __version__
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "save"]
 
 FORMAT_NAME = "minisam.MiniSam"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Formats this version reads, and the defaults of the fields added since format 1.
+READABLE_VERSIONS = (1, 2)
+_ADDED_IN_2 = {"topology": "rectangular", "toroidal": False}
 
 _INT_FIELDS = ("x", "y", "input_len")
 _FLOAT_FIELDS = ("sigma", "learning_rate")
@@ -27,7 +31,7 @@ _STR_FIELDS = ("neighborhood_function", "backend", "rng_state")
 
 
 def save(path, *, weights, x, y, input_len, sigma, learning_rate, neighborhood_function,
-         random_seed, backend, rng_state) -> None:
+         random_seed, backend, rng_state, topology, toroidal) -> None:
     """Write a model file to exactly ``path`` (no extension is added)."""
     fields = {
         "format": np.array(FORMAT_NAME),
@@ -44,6 +48,8 @@ def save(path, *, weights, x, y, input_len, sigma, learning_rate, neighborhood_f
         "random_seed": np.array("" if random_seed is None else str(random_seed)),
         "backend": np.array(backend),
         "rng_state": np.array(rng_state),
+        "topology": np.array(topology),
+        "toroidal": np.array(bool(toroidal)),
     }
     with open(path, "wb") as handle:
         np.savez(handle, **fields)
@@ -85,10 +91,12 @@ def load(path) -> dict:
             or str(arrays["format"]) != FORMAT_NAME:
         raise ValueError(f"{source} is not a minisam model file (no '{FORMAT_NAME}' marker)")
     version = _scalar("format_version", arrays.get("format_version", np.array("")), "iu", source)
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ValueError(f"{source} uses model file format {version}; this minisam "
-                         f"({__version__}) reads format {FORMAT_VERSION}")
-    required = ("weights", "random_seed", *_INT_FIELDS, *_FLOAT_FIELDS, *_STR_FIELDS)
+                         f"({__version__}) reads formats "
+                         f"{', '.join(map(str, READABLE_VERSIONS))}")
+    required = ("weights", "random_seed", *_INT_FIELDS, *_FLOAT_FIELDS, *_STR_FIELDS,
+                *(_ADDED_IN_2 if version >= 2 else ()))
     missing = [name for name in required if name not in arrays]
     if missing:
         raise ValueError(f"{source} is damaged: missing field(s) {missing}")
@@ -104,6 +112,11 @@ def load(path) -> dict:
     if seed and not seed.isdigit():
         raise ValueError(f"{source}: field 'random_seed' is damaged ({seed!r})")
     fields["random_seed"] = int(seed) if seed else None
+    if version >= 2:
+        fields["topology"] = str(_scalar("topology", arrays["topology"], "U", source))
+        fields["toroidal"] = bool(_scalar("toroidal", arrays["toroidal"], "b", source))
+    else:
+        fields.update(_ADDED_IN_2)
     weights = arrays["weights"]
     if weights.dtype not in (np.float32, np.float64) or weights.ndim != 3:
         raise ValueError(f"{source}: weights must be a 3-D float32/float64 array, got "

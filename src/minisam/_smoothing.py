@@ -1,38 +1,66 @@
 """The neighbourhood-smoothing half of a batch epoch, shared by the compiled backends.
 
 Given per-node sums ``S`` and counts ``c`` of the samples each node won, the batch SOM needs
-``num = H S`` and ``den = H c`` with ``H[k, m] = h(d(k, m), sigma)``. On a rectangular lattice the
-gaussian factorises, ``H = Hx (x) Hy``, so ``num`` costs ``O(K (X + Y) D)`` as two small matrix
-products instead of ``O(K^2 D)``. Other neighbourhoods use ``H`` restricted to the nodes that won
-at least one sample, a block of rows at a time.
+``num = H S`` and ``den = H c`` with ``H[k, m] = h(d(k, m), sigma)``. On a separable lattice
+(rectangular or hexagonal, planar or toroidal: see :func:`minisam.topology.separable_columns`)
+the gaussian factorises into a row factor and a column factor,
+``exp(-dr^2 / 2s^2) exp(-dc^2 / 2s^2)``, so ``num`` costs ``O(K (X + Y) D)`` as small matrix
+products instead of ``O(K^2 D)``. On a hexagonal lattice the column offset depends on whether
+the two rows are shifted alike, so the products are taken per pair of row offsets. Other
+neighbourhoods use ``H`` restricted to the nodes that won at least one sample, a block of rows
+at a time.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from minisam.reference import neighbourhood_matrix
+from minisam.reference import neighbourhood_matrix, wrap_axis
+from minisam.topology import separable_columns
 
 __all__ = ["apply_batch_rule", "smooth"]
 
 _BLOCK_ELEMENTS = 1 << 22
 
 
-def _axis_gaussian(n: int, sigma: float) -> np.ndarray:
-    offsets = np.arange(n, dtype=np.float64)
-    return np.exp(-((offsets[:, None] - offsets[None, :]) ** 2) / (2.0 * sigma * sigma))
+def _axis_gaussian(offsets: np.ndarray, sigma: float) -> np.ndarray:
+    return np.exp(-(offsets * offsets) / (2.0 * sigma * sigma))
+
+
+def _separable(stacked: np.ndarray, rows: np.ndarray, row_offsets: np.ndarray, sigma: float,
+               periods) -> np.ndarray:
+    """``H @ stacked`` for the gaussian on a separable lattice; ``stacked`` is ``(X, Y, F)``."""
+    x, y, width = stacked.shape
+    p0, p1 = (0.0, 0.0) if periods is None else periods
+    hr = _axis_gaussian(wrap_axis(rows[:, None] - rows[None, :], p0), sigma)
+    cols = np.arange(y, dtype=np.float64)
+    groups = np.unique(row_offsets)
+    if groups.size == 1:  # rectangular: H = Hr (x) Hc
+        hc = _axis_gaussian(wrap_axis(cols[:, None] - cols[None, :], p1), sigma)
+        along_rows = (hr @ stacked.reshape(x, -1)).reshape(x, y, width)
+        return np.matmul(hc, along_rows)  # hc (y, y) applied to every row
+    out = np.zeros_like(stacked)
+    for target in groups:
+        into = row_offsets == target
+        for source in groups:
+            come = row_offsets == source
+            hc = _axis_gaussian(
+                wrap_axis((target - source) + (cols[:, None] - cols[None, :]), p1), sigma)
+            along_rows = hr[np.ix_(into, come)] @ stacked[come].reshape(int(come.sum()), -1)
+            out[into] += np.matmul(hc, along_rows.reshape(-1, y, width))
+    return out
 
 
 def smooth(sums: np.ndarray, counts: np.ndarray, sigma: float, coords: np.ndarray,
-           neighbourhood: str, lattice_shape: tuple[int, int] | None):
+           neighbourhood: str, periods=None):
     """Return ``(num, den)``: ``H @ sums`` and ``H @ counts`` (float64)."""
     n_nodes, n_features = sums.shape
-    if lattice_shape is not None and neighbourhood == "gaussian":
-        x, y = lattice_shape
-        hx, hy = _axis_gaussian(x, sigma), _axis_gaussian(y, sigma)
-        stacked = np.concatenate([sums, counts[:, None]], axis=1).reshape(x, y, n_features + 1)
-        along_x = (hx @ stacked.reshape(x, -1)).reshape(x, y, n_features + 1)
-        both = np.matmul(hy, along_x)  # hy (y, y) applied to every row i
+    grid_y = separable_columns(coords) if neighbourhood == "gaussian" else 0
+    if grid_y:
+        x = n_nodes // grid_y
+        stacked = np.concatenate([sums, counts[:, None]], axis=1).reshape(x, grid_y, -1)
+        firsts = coords[::grid_y]
+        both = _separable(stacked, firsts[:, 0], firsts[:, 1], sigma, periods)
         both = both.reshape(n_nodes, n_features + 1)
         return both[:, :n_features], both[:, n_features]
     occupied = np.flatnonzero(counts)
@@ -41,7 +69,8 @@ def smooth(sums: np.ndarray, counts: np.ndarray, sigma: float, coords: np.ndarra
     rows = max(1, _BLOCK_ELEMENTS // max(1, occupied.size))
     for start in range(0, n_nodes, rows):
         stop = min(n_nodes, start + rows)
-        h = neighbourhood_matrix(coords[start:stop], coords[occupied], sigma, neighbourhood)
+        h = neighbourhood_matrix(coords[start:stop], coords[occupied], sigma, neighbourhood,
+                                 periods)
         num[start:stop] = h @ sums[occupied]
         den[start:stop] = h @ counts[occupied]
     return num, den
@@ -49,9 +78,9 @@ def smooth(sums: np.ndarray, counts: np.ndarray, sigma: float, coords: np.ndarra
 
 def apply_batch_rule(weights: np.ndarray, sums: np.ndarray, counts: np.ndarray, alpha: float,
                      sigma: float, coords: np.ndarray, neighbourhood: str,
-                     lattice_shape: tuple[int, int] | None) -> None:
+                     periods=None) -> None:
     """``w = (1 - alpha) w + alpha num / den`` in place, for nodes with ``den > 0``."""
-    num, den = smooth(sums, counts, sigma, coords, neighbourhood, lattice_shape)
+    num, den = smooth(sums, counts, sigma, coords, neighbourhood, periods)
     visited = den > 0
     target = num[visited] / den[visited, None]
     weights[visited] = (1.0 - alpha) * weights[visited] + alpha * target

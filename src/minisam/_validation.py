@@ -20,6 +20,7 @@ __all__ = [
     "check_data",
     "check_vector",
     "check_choice",
+    "check_flag",
     "check_seed",
 ]
 
@@ -58,6 +59,13 @@ def check_choice(name: str, value, choices) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value
+
+
+def check_flag(name: str, value) -> bool:
+    """Return ``value`` as a ``bool`` if it is ``True`` or ``False`` (NumPy's included)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
 
 
 def check_dtype(name: str, value) -> np.dtype:

@@ -26,6 +26,7 @@ import numpy as np
 from minisam import kohonen, openmp_enabled, reference
 from minisam._schedules import decay_time_constant, exponential_schedule
 from minisam.backends import available_backends, default_n_threads, make_backend
+from minisam.topology import Topology
 
 __all__ = ["main"]
 
@@ -162,6 +163,70 @@ def bench_batch(table, backends, repeats, quick):
     return results
 
 
+#: The map geometries compared by :func:`bench_topology`: (label, lattice, toroidal).
+TOPOLOGY_CASES = (("rectangular", "rectangular", False), ("toroidal", "rectangular", True),
+                  ("hexagonal", "hexagonal", False), ("hexagonal toroidal", "hexagonal", True))
+
+
+def _interleaved_medians(runs: dict, repeats: int) -> dict:
+    """Median time of each run, the runs taken in turn (round-robin), so that a slow spell of
+    the machine hits them all alike and their ratios stay fair."""
+    times = {label: [] for label in runs}
+    for _ in range(repeats):
+        for label, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[label].append(time.perf_counter() - start)
+    return {label: statistics.median(values) for label, values in times.items()}
+
+
+def bench_topology(table, backends, repeats, quick):
+    """Hexagonal and toroidal maps against the rectangular planar one, per compiled engine:
+    online 40x40, D=64, 20,000 steps (float64, MiniSam's schedule) and one batch epoch
+    50x50, N=100,000, D=64 (float32). The NumPy reference is left out (minutes per run)."""
+    rng = np.random.default_rng(6)
+    side, dim, steps = 40, 64, 20_000
+    data = rng.random((5000, dim))
+    weights = rng.random((side * side, dim))
+    order = rng.integers(0, data.shape[0], steps)
+    lam = decay_time_constant(steps, side / 2)
+    alphas = exponential_schedule(0.5, steps, lam)
+    sigmas = exponential_schedule(side / 2, steps, lam)
+    bside, n = 50, 100_000
+    bdata = rng.random((n, dim)).astype(np.float32)
+    bweights = rng.random((bside * bside, dim)).astype(np.float32)
+    results = {}
+    for name, backend in backends.items():
+        if name == "numpy":
+            continue
+        online, batch = {}, {}
+        for label, lattice, toroidal in TOPOLOGY_CASES:
+            grid = Topology(side, side, lattice, toroidal)
+            periods = grid.periods if toroidal else None
+            backend.train_online(weights.copy(), data, order[:5], alphas[:5], sigmas[:5],
+                                 grid.coords, "gaussian", periods)  # compile / warm up
+            online[label] = lambda b=backend, g=grid, p=periods: b.train_online(
+                weights.copy(), data, order, alphas, sigmas, g.coords, "gaussian", p)
+            bgrid = Topology(bside, bside, lattice, toroidal)
+            bperiods = bgrid.periods if toroidal else None
+            backend.batch_epoch(bweights.copy(), bdata[:512], 0.5, 5.0, bgrid.coords,
+                                "gaussian", bperiods)
+            batch[label] = lambda b=backend, g=bgrid, p=bperiods: b.batch_epoch(
+                bweights.copy(), bdata, 0.5, 5.0, g.coords, "gaussian", p)
+        for workload, runs, unit, scale in (
+                (f"topology online {side}x{side} D={dim} f64", online, "us/update",
+                 1e6 / steps),
+                (f"topology batch {bside}x{bside} N={n} f32", batch, "s/epoch", 1.0)):
+            print(f"{workload} ({name}, runs interleaved)", flush=True)
+            medians = _interleaved_medians(runs, repeats)
+            base = medians["rectangular"]
+            for label, seconds in medians.items():
+                table.add(f"{workload}, {label}", name, f"{seconds * scale:.3f} {unit}",
+                          f"{seconds / base:.2f}x rectangular planar")
+                results[(workload, name, label)] = seconds
+    return results
+
+
 def _matmul_gflops(dtype, repeats) -> float:
     rng = np.random.default_rng(3)
     x = rng.random((100_000, 64)).astype(dtype)  # the roofline workload of ENGINEERING.md
@@ -252,7 +317,8 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="threads per backend (default: all available CPUs)")
     parser.add_argument("--only", nargs="*", default=None,
-                        choices=["challenge", "online", "batch", "bmu", "memory"],
+                        choices=["challenge", "online", "batch", "bmu", "memory",
+                                 "topology"],
                         help="run only these workloads")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
     args = parser.parse_args(argv)
@@ -270,7 +336,7 @@ def main(argv=None) -> None:
           f"{os.cpu_count()} CPUs, {n_threads} thread(s), OpenMP={openmp_enabled()}, "
           f"Cython kernels={kernels}, backends={list(backends)}", flush=True)
     table = _Table()
-    wanted = set(args.only or ["challenge", "online", "batch", "bmu", "memory"])
+    wanted = set(args.only or ["challenge", "online", "batch", "bmu", "memory", "topology"])
     for name in ("numba",):
         if name in backends:
             table.add("first call", name, f"{_first_call_latency(name):.2f} s",
@@ -285,6 +351,8 @@ def main(argv=None) -> None:
         bench_bmu(table, backends, repeats, args.quick)
     if "memory" in wanted:
         bench_peak_memory(table, list(backends), n_threads)
+    if "topology" in wanted:
+        bench_topology(table, backends, repeats, args.quick)
     if args.markdown:
         with open(args.markdown, "w") as handle:
             handle.write(table.markdown() + "\n")

@@ -33,15 +33,10 @@ from minisam import _minisom_core as core
 from minisam import _smoothing, reference
 from minisam._validation import check_choice, check_positive_int
 from minisam.backends import BACKEND_NAMES, make_backend
-from minisam.backends.compiled import NEIGHBOURHOOD_CODES, _lattice_y, skip_threshold
+from minisam.backends.compiled import NEIGHBOURHOOD_CODES, kernel_periods, skip_threshold
+from minisam.topology import MINISOM_HEX_SPACING, Topology, separable_columns
 
 __all__ = ["MiniSom", "fast_norm"]
-
-_RECT_OFFSETS = ((0, -1), (-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1))
-# Hexagonal neighbours of a node whose row (fixed y) is shifted half a step towards lower x
-# relative to the rows next to it, and of a node whose row is not.
-_HEX_OFFSETS_SHIFTED = ((0, 1), (1, 0), (0, -1), (-1, -1), (-1, 0), (-1, 1))
-_HEX_OFFSETS_PLAIN = ((1, 1), (1, 0), (1, -1), (0, -1), (-1, 0), (0, 1))
 
 #: MiniSom method name -> kernel neighbourhood code name (see ``NEIGHBOURHOOD_CODES``).
 _KERNEL_NEIGHBOURHOODS = {
@@ -137,6 +132,11 @@ callable
     n_jobs : int, keyword-only, optional
         Threads the kernels may use; default every CPU available (not in MiniSom). Results do
         not depend on it.
+    toroidal : bool, keyword-only, default False
+        Join the map's opposite edges (not in MiniSom): grid offsets are minimum images in
+        every neighbourhood function, the U-matrix and the topographic error. A hexagonal
+        torus needs an even ``y`` (its columns alternate the half-step shift). With the
+        default the drop-in is MiniSom 2.3.6, bit for bit.
 
     Notes
     -----
@@ -155,12 +155,13 @@ callable
       and the random generator as they were.
     """
 
-    Y_HEX_CONV_FACTOR = (3.0 / 2.0) / np.sqrt(3)
+    Y_HEX_CONV_FACTOR = MINISOM_HEX_SPACING
 
     def __init__(self, x, y, input_len, sigma=1, learning_rate=0.5,
                  decay_function='asymptotic_decay', neighborhood_function='gaussian',
                  topology='rectangular', activation_distance='euclidean', random_seed=None,
-                 sigma_decay_function='asymptotic_decay', *, backend='auto', n_jobs=None):
+                 sigma_decay_function='asymptotic_decay', *, backend='auto', n_jobs=None,
+                 toroidal=False):
         x = _check_map_size("x", x)
         y = _check_map_size("y", y)
         input_len = _check_map_size("input_len", input_len)
@@ -188,14 +189,12 @@ callable
             raise ValueError(f'{topology} not supported only hexagonal and rectangular '
                              f'available')
         self.topology = topology
+        self._topology = Topology(x, y, topology, toroidal, layout='minisom')
         # Node positions, stored as MiniSom stores them: arrays of shape (y, x).
-        xx, yy = np.meshgrid(self._neigx, self._neigy)
-        self._xx = xx.astype(float)
-        self._yy = yy.astype(float)
+        positions = self._topology.positions()
+        self._xx = positions[:, :, 0].T.copy()
+        self._yy = positions[:, :, 1].T.copy()
         if topology == 'hexagonal':
-            shifted = (y - 1 - np.arange(y)) % 2 == 0  # the last row and every second before
-            self._xx[shifted] -= 0.5
-            self._yy *= self.Y_HEX_CONV_FACTOR
             if neighborhood_function == 'triangle':
                 warnings.warn('triangle neighborhood function does not take in account '
                               'hexagonal topology', UserWarning, stacklevel=2)
@@ -288,29 +287,55 @@ callable
         return core.asymptotic_decay(dynamic_parameter, t, max_iter)
 
     # neighbourhood functions: winner c = (i, j), result of shape (x, y)
+    def _position_offsets(self, c):
+        """Offsets ``(dx, dy)`` of every node's position from node ``c``'s, ``(x, y)`` arrays
+        each (minimum images on a torus)."""
+        px, py = self._xx.T, self._yy.T
+        dx, dy = px - px[c], py - py[c]
+        if self._topology.toroidal:
+            wrapped = self._topology.wrap(np.stack([dx, dy], axis=-1))
+            dx, dy = wrapped[..., 0], wrapped[..., 1]
+        return dx, dy
+
+    def _index_offsets(self, c):
+        """``(i - c_i, j - c_j)`` along each axis (minimum images on a torus)."""
+        di = self._neigx - c[0]
+        dj = self._neigy - c[1]
+        if self._topology.toroidal:
+            di = reference.wrap_axis(di, len(self._neigx))
+            dj = reference.wrap_axis(dj, len(self._neigy))
+        return di, dj
+
     def _gaussian(self, c, sigma):
         """Gaussian centred on node ``c`` over the node positions."""
-        px, py = self._xx.T, self._yy.T
+        dx, dy = self._position_offsets(c)
         d = 2 * sigma * sigma
-        return np.exp(-np.power(px - px[c], 2) / d) * np.exp(-np.power(py - py[c], 2) / d)
+        return np.exp(-np.power(dx, 2) / d) * np.exp(-np.power(dy, 2) / d)
 
     def _mexican_hat(self, c, sigma):
         """Mexican hat centred on node ``c`` over the node positions (negative far away)."""
-        px, py = self._xx.T, self._yy.T
-        p = np.power(px - px[c], 2) + np.power(py - py[c], 2)
+        dx, dy = self._position_offsets(c)
+        p = np.power(dx, 2) + np.power(dy, 2)
         d = 2 * sigma * sigma
         return np.exp(-p / d) * (1 - 2 / d * p)
 
     def _bubble(self, c, sigma):
         """1 on the nodes whose grid indices differ from ``c`` by less than ``sigma``."""
+        if self._topology.toroidal:
+            di, dj = self._index_offsets(c)
+            return np.outer(np.abs(di) < sigma, np.abs(dj) < sigma) * 1.
         along_x = (self._neigx > c[0] - sigma) & (self._neigx < c[0] + sigma)
         along_y = (self._neigy > c[1] - sigma) & (self._neigy < c[1] + sigma)
         return np.outer(along_x, along_y) * 1.
 
     def _triangle(self, c, sigma):
         """``max(0, sigma - |i - c_i|) * max(0, sigma - |j - c_j|)`` on the grid indices."""
-        along_x = sigma - np.abs(c[0] - self._neigx)
-        along_y = sigma - np.abs(c[1] - self._neigy)
+        if self._topology.toroidal:
+            di, dj = self._index_offsets(c)
+            along_x, along_y = sigma - np.abs(di), sigma - np.abs(dj)
+        else:
+            along_x = sigma - np.abs(c[0] - self._neigx)
+            along_y = sigma - np.abs(c[1] - self._neigy)
         along_x = np.where(along_x < 0, 0., along_x)
         along_y = np.where(along_y < 0, 0., along_y)
         return np.outer(along_x, along_y)
@@ -510,7 +535,8 @@ callable
         """The U-matrix: for every node, the sum (``scaling='sum'``) or mean (``'mean'``) of
         the Euclidean distances between its weights and those of its adjacent nodes, divided
         by the largest such value. Adjacent: the 8 surrounding nodes on a rectangular map, the
-        6 surrounding nodes on a hexagonal one.
+        6 surrounding nodes on a hexagonal one (across the seams on a torus), as the map's
+        topology lists them.
         """
         if scaling not in ('sum', 'mean'):
             raise ValueError(f'scaling should be either "sum" or "mean" ("{scaling}" not '
@@ -519,20 +545,16 @@ callable
         if w.ndim == 2:
             w = w[..., None]
         x_size, y_size = w.shape[:2]
-        um = np.full((x_size, y_size, 8), np.nan)
-        cols = np.arange(y_size)
-        if self.topology == 'hexagonal':
-            shifted = (y_size - 1 - cols) % 2 == 0  # as in the node positions
-            groups = [(cols[shifted], _HEX_OFFSETS_SHIFTED), (cols[~shifted], _HEX_OFFSETS_PLAIN)]
-        else:
-            groups = [(cols, _RECT_OFFSETS)]
-        for group_cols, offsets in groups:
-            ii, jj = np.meshgrid(np.arange(x_size), group_cols, indexing='ij')
-            for slot, (di, dj) in enumerate(offsets):
-                ni, nj = ii + di, jj + dj
-                ok = (ni >= 0) & (ni < x_size) & (nj >= 0) & (nj < y_size)
-                diff = w[ii[ok], jj[ok]] - w[ni[ok], nj[ok]]
-                um[ii[ok], jj[ok], slot] = np.sqrt(np.einsum('nd,nd->n', diff, diff))
+        flat = w.reshape(x_size * y_size, -1)
+        table = self._topology.neighbours
+        # Eight slots whatever the lattice (NaN where no neighbour): NumPy then sums each
+        # node's distances in the same order as MiniSom does.
+        um = np.full((x_size * y_size, 8), np.nan)
+        for slot in range(table.shape[1]):
+            nodes = np.flatnonzero(table[:, slot] >= 0)
+            diff = flat[nodes] - flat[table[nodes, slot]]
+            um[nodes, slot] = np.sqrt(np.einsum('nd,nd->n', diff, diff))
+        um = um.reshape(x_size, y_size, 8)
         um = np.nanmean(um, axis=2) if scaling == 'mean' else np.nansum(um, axis=2)
         return um / um.max()
 
@@ -577,9 +599,9 @@ callable
             stop = min(len(array), start + rows)
             dist = core.euclidean_block_distances(flat, array[start:stop])
             if plan is not None:
-                name, coords = plan
+                name, coords, periods = plan
                 h = reference.neighbourhood_matrix(coords[index[start:stop]], coords,
-                                                   self._sigma, name)
+                                                   self._sigma, name, periods)
             else:
                 h = np.stack([np.asarray(self.neighborhood(np.unravel_index(k, shape),
                                                            self._sigma)).reshape(-1)
@@ -591,8 +613,8 @@ callable
     def topographic_error(self, data):
         """Fraction of samples whose best and second-best nodes (Euclidean) are not adjacent:
         on a rectangular map adjacent means at most one step apart along each axis (diagonals
-        included), on a hexagonal one that the nodes' positions are 1 apart. NaN, with a
-        warning, on a 1-by-1 map."""
+        included), on a hexagonal one that the nodes' positions are 1 apart (minimum images
+        on a torus). NaN, with a warning, on a 1-by-1 map."""
         data = self._as_data(data)
         if int(np.prod(self._activation_map.shape)) == 1:
             warnings.warn('The topographic error is not defined for a 1-by-1 map.',
@@ -613,13 +635,19 @@ callable
         px, py = self._xx.T, self._yy.T
         p1 = (first // y_size, first % y_size)
         p2 = (second // y_size, second % y_size)
-        gap = np.hypot(px[p1] - px[p2], py[p1] - py[p2])
+        dx, dy = px[p1] - px[p2], py[p1] - py[p2]
+        if self._topology.toroidal:
+            wrapped = self._topology.wrap(np.stack([dx, dy], axis=-1))
+            dx, dy = wrapped[:, 0], wrapped[:, 1]
+        gap = np.hypot(dx, dy)
         return 1 - np.mean(np.isclose(1, gap))
 
     def _topographic_error_rectangular(self, data):
         """Fraction of samples whose two best nodes are more than one step apart along either
         axis (diagonal neighbours count as adjacent)."""
         first, second = self._best_two(data)
+        if self._topology.toroidal:
+            return 1 - self._topology.adjacent(first, second).mean()
         y_size = self._weights.shape[1]
         steps = np.hypot(first // y_size - second // y_size, first % y_size - second % y_size)
         return (steps > 1.42).mean()
@@ -726,16 +754,17 @@ callable
         return etas, sigmas
 
     def _kernel_plan(self, etas, sigmas):
-        """``(kernel neighbourhood name, node coordinates)`` when the kernels can run the
-        training exactly as MiniSom defines it (Euclidean winners, a built-in neighbourhood,
+        """``(kernel neighbourhood name, node coordinates, periods)`` when the kernels can run
+        the training exactly as MiniSom defines it (Euclidean winners, a built-in neighbourhood,
         finite schedules), else None."""
         if self._distance_kind() != "euclidean" or not _finite_schedule(etas):
             return None
         return self._neighbourhood_plan(sigmas)
 
     def _neighbourhood_plan(self, sigmas):
-        """``(kernel neighbourhood name, node coordinates)`` for a built-in neighbourhood
-        function that the kernels evaluate as MiniSom does for these ``sigmas``, else None."""
+        """``(kernel neighbourhood name, node coordinates, periods)`` for a built-in
+        neighbourhood function that the kernels evaluate as MiniSom does for these ``sigmas``,
+        else None. ``periods`` is None on a planar map, else the periods of ``coords``' axes."""
         method = self._own(self.neighborhood, _KERNEL_NEIGHBOURHOODS)
         if method is None or not _finite_schedule(sigmas):
             return None
@@ -748,13 +777,16 @@ callable
             if not (sigmas > 0).all():
                 return None
             coords = np.column_stack([px.ravel(), py.ravel()]).astype(np.float64)
+            periods = self._topology.periods
         else:  # bubble and triangle compare grid indices with the winner's indices
             if not (np.array_equal(self._neigx, np.arange(x_size))
                     and np.array_equal(self._neigy, np.arange(y_size))):
                 return None
             ii, jj = np.meshgrid(np.arange(x_size), np.arange(y_size), indexing='ij')
             coords = np.column_stack([ii.ravel(), jj.ravel()]).astype(np.float64)
-        return name, np.ascontiguousarray(coords)
+            periods = (float(x_size), float(y_size))
+        return name, np.ascontiguousarray(coords), (periods if self._topology.toroidal
+                                                     else None)
 
     def _commit(self, run):
         """Run ``run(flat)`` on a float64 working copy of the weights; on success write the
@@ -850,16 +882,17 @@ callable
         on a hexagonal map (node positions that are not a lattice) and in ``exact`` mode. The
         rectangular lattice otherwise uses the kernels' own gaussian (within an ulp, faster).
         """
-        name, coords = plan
-        grid_y = _lattice_y(coords)
+        name, coords, periods = plan
+        grid_y = separable_columns(coords)
         tables = None
         if name == "gaussian" and (grid_y == 0 or exact):
             tables = core.GaussianTables.for_positions(np.asarray(self._xx).T,
-                                                       np.asarray(self._yy).T)
+                                                       np.asarray(self._yy).T, periods)
         engine = core.online_kernel(self._backend)
         if tables is None:
             if engine is None:
-                self._backend.train_online(flat, data, order, etas, sigmas, coords, name)
+                self._backend.train_online(flat, data, order, etas, sigmas, coords, name,
+                                           periods)
                 return
             kernels, backend = engine
             kernels.train_online(flat, data, np.ascontiguousarray(order, dtype=np.int64),
@@ -867,7 +900,7 @@ callable
                                  np.ascontiguousarray(sigmas, dtype=np.float64), coords,
                                  max(grid_y, 1), NEIGHBOURHOOD_CODES[name], grid_y > 0,
                                  0.0 if exact else skip_threshold(np.float64),
-                                 backend._online_threads(flat))
+                                 backend._online_threads(flat), periods=kernel_periods(periods))
             return
         for start in range(0, len(order), tables.steps_per_call):
             stop = start + tables.steps_per_call
@@ -913,10 +946,8 @@ callable
                                        compiled=self._backend_name != "numpy")
         plan = self._neighbourhood_plan(np.array([sig]))
         if plan is not None:
-            name, coords = plan
-            lattice = (x_size, y_size) if np.array_equal(
-                coords, reference.grid_coordinates(x_size, y_size)) else None
-            _smoothing.apply_batch_rule(flat, sums, counts, eta, sig, coords, name, lattice)
+            name, coords, periods = plan
+            _smoothing.apply_batch_rule(flat, sums, counts, eta, sig, coords, name, periods)
             return
         occupied = np.flatnonzero(counts)
         h = np.column_stack([

@@ -10,8 +10,12 @@ Conventions shared with the kernels
 -----------------------------------
 * Weights are a C-contiguous ``(n_nodes, n_features)`` array; node ``k`` sits at grid position
   ``(k // y, k % y)`` (row-major over an ``x`` by ``y`` map).
-* Node coordinates are a ``(n_nodes, 2)`` float64 array; on a rectangular grid node ``k`` has
-  coordinates ``(k // y, k % y)``.
+* Node coordinates are a ``(n_nodes, 2)`` float64 array of positions in the plane; on a
+  rectangular grid node ``k`` has coordinates ``(k // y, k % y)``, on a hexagonal one
+  ``((k // y) * sqrt(3) / 2, k % y + 0.5 * ((k // y) % 2))`` (odd rows shifted half a step).
+* ``periods`` ``(p0, p1)`` make a coordinate axis periodic (a torus) where ``p > 0``: an offset
+  ``d`` along it is replaced by its minimum image ``min(|d| mod p, p - |d| mod p)``. ``None`` or
+  zeros: a planar map.
 * Ties in a best-matching-unit search go to the lowest node index.
 * Neighbourhood functions map the grid offset between a node and the winner and a radius
   ``sigma`` to an influence. ``gaussian``, ``bubble`` and ``mexican_hat`` depend on the squared
@@ -35,6 +39,8 @@ __all__ = [
     "bubble",
     "gaussian",
     "grid_coordinates",
+    "grid_distances",
+    "hexagonal_coordinates",
     "influence",
     "mexican_hat",
     "minisom_bubble",
@@ -44,6 +50,8 @@ __all__ = [
     "top2_many",
     "train_online",
     "triangle",
+    "wrap_axis",
+    "wrap_offsets",
 ]
 
 #: Largest number of elements of a temporary ``(rows, n_nodes, n_features)`` block.
@@ -59,10 +67,54 @@ def grid_coordinates(x: int, y: int) -> np.ndarray:
     return np.column_stack([ii.ravel(), jj.ravel()])
 
 
-def squared_grid_distances(coords: np.ndarray, index: int) -> np.ndarray:
-    """Squared Euclidean grid distance from node ``index`` to every node."""
-    diff = coords - coords[index]
+def hexagonal_coordinates(x: int, y: int) -> np.ndarray:
+    """Positions of the nodes of an ``x`` by ``y`` hexagonal map, row-major.
+
+    Row ``i`` is a line of nodes one unit apart; odd rows are shifted half a step along the
+    row, and rows are ``sqrt(3) / 2`` apart, so that every inner node has six neighbours at
+    distance 1.
+    """
+    coords = grid_coordinates(x, y)
+    rows = coords[:, 0].copy()
+    coords[:, 0] = rows * (np.sqrt(3.0) / 2.0)
+    coords[:, 1] += 0.5 * (rows % 2)
+    return coords
+
+
+def wrap_axis(offsets, period: float) -> np.ndarray:
+    """Minimum images of offsets along one axis: ``min(|d| mod p, p - |d| mod p)`` for a
+    period ``p > 0``; the offsets themselves (as float64) for ``p = 0`` (an open axis)."""
+    offsets = np.asarray(offsets, dtype=np.float64)
+    if not period > 0:
+        return offsets
+    a = np.fmod(np.abs(offsets), period)
+    return np.minimum(a, period - a)
+
+
+def wrap_offsets(offsets: np.ndarray, periods=None) -> np.ndarray:
+    """Minimum-image offsets on a torus: along every axis with period ``p > 0`` an offset
+    ``d`` becomes ``min(|d| mod p, p - |d| mod p)`` (open axes keep ``d``).
+
+    ``offsets`` has shape ``(..., 2)``; ``periods`` is ``None`` or a pair of floats.
+    """
+    offsets = np.asarray(offsets, dtype=np.float64)
+    if periods is None:
+        return offsets
+    return np.stack([wrap_axis(offsets[..., axis], period)
+                     for axis, period in enumerate(periods)], axis=-1)
+
+
+def squared_grid_distances(coords: np.ndarray, index: int, periods=None) -> np.ndarray:
+    """Squared Euclidean grid distance from node ``index`` to every node (minimum image on
+    the periodic axes)."""
+    diff = wrap_offsets(coords - coords[index], periods)
     return np.einsum("kc,kc->k", diff, diff)
+
+
+def grid_distances(coords: np.ndarray, a: np.ndarray, b: np.ndarray, periods=None) -> np.ndarray:
+    """Euclidean grid distance between nodes ``a[n]`` and ``b[n]`` (minimum image)."""
+    diff = wrap_offsets(coords[np.asarray(a)] - coords[np.asarray(b)], periods)
+    return np.sqrt(np.einsum("...c,...c->...", diff, diff))
 
 
 def gaussian(d2: np.ndarray, sigma: float) -> np.ndarray:
@@ -115,9 +167,11 @@ AXIS_NEIGHBOURHOOD_FUNCTIONS: dict[str, Callable[[np.ndarray, np.ndarray, float]
 NEIGHBOURHOODS = (*NEIGHBOURHOOD_FUNCTIONS, *AXIS_NEIGHBOURHOOD_FUNCTIONS)
 
 
-def influence(offsets: np.ndarray, sigma: float, neighbourhood: str) -> np.ndarray:
-    """Influence of a winner on nodes at grid ``offsets`` (``(..., 2)``: ``dx, dy``)."""
-    offsets = np.asarray(offsets, dtype=np.float64)
+def influence(offsets: np.ndarray, sigma: float, neighbourhood: str,
+              periods=None) -> np.ndarray:
+    """Influence of a winner on nodes at grid ``offsets`` (``(..., 2)``: ``dx, dy``), taken
+    as minimum images on the periodic axes."""
+    offsets = wrap_offsets(offsets, periods)
     dx = offsets[..., 0]
     dy = offsets[..., 1]
     if neighbourhood in AXIS_NEIGHBOURHOOD_FUNCTIONS:
@@ -126,12 +180,12 @@ def influence(offsets: np.ndarray, sigma: float, neighbourhood: str) -> np.ndarr
 
 
 def neighbourhood_matrix(targets: np.ndarray, centres: np.ndarray, sigma: float,
-                         neighbourhood: str) -> np.ndarray:
+                         neighbourhood: str, periods=None) -> np.ndarray:
     """Influence of a winner at each of ``centres`` (columns) on each of ``targets`` (rows).
 
     Both arguments are ``(m, 2)`` arrays of grid coordinates.
     """
-    return influence(targets[:, None, :] - centres[None, :, :], sigma, neighbourhood)
+    return influence(targets[:, None, :] - centres[None, :, :], sigma, neighbourhood, periods)
 
 
 # --------------------------------------------------------------------------- best-matching units
@@ -205,14 +259,15 @@ def tabulated_influence(tables, t: int, bmu: int) -> np.ndarray:
 
 def train_online(weights: np.ndarray, data: np.ndarray, order: np.ndarray, alphas: np.ndarray,
                  sigmas: np.ndarray, coords: np.ndarray, neighbourhood: str,
-                 tables=None) -> None:
+                 tables=None, periods=None) -> None:
     """Online (sequential) SOM training, in place.
 
     Step ``t`` presents ``v = data[order[t]]``, finds its best-matching unit ``b`` and moves every
     node towards ``v``: ``w_k += alphas[t] * h(coords[k] - coords[b], sigmas[t]) * (v - w_k)``
     (``h`` from :func:`influence`; it may be negative for ``mexican_hat``). For
     ``neighbourhood='tabulated'``, ``h`` comes from ``tables`` (see
-    :func:`tabulated_influence`) and ``sigmas`` and ``coords`` are not used.
+    :func:`tabulated_influence`) and ``sigmas`` and ``coords`` are not used. On a torus
+    (``periods``) the offsets are minimum images.
     """
     for t in range(order.shape[0]):
         diff = data[order[t]] - weights  # v - w serves both the search and the update
@@ -220,20 +275,21 @@ def train_online(weights: np.ndarray, data: np.ndarray, order: np.ndarray, alpha
         if neighbourhood == "tabulated":
             h = tabulated_influence(tables, t, b)
         else:
-            h = influence(coords - coords[b], sigmas[t], neighbourhood)
+            h = influence(coords - coords[b], sigmas[t], neighbourhood, periods)
         diff *= (h * alphas[t])[:, None]
         weights += diff
 
 
 def batch_epoch(weights: np.ndarray, data: np.ndarray, alpha: float, sigma: float,
-                coords: np.ndarray, neighbourhood: str) -> None:
+                coords: np.ndarray, neighbourhood: str, periods=None) -> None:
     """One epoch of the batch SOM, in place.
 
     Every sample is assigned to its best-matching unit; then for each node
     ``num = sum_n h(k, bmu_n) x_n`` and ``den = sum_n h(k, bmu_n)`` and
     ``w_k = (1 - alpha) w_k + alpha num / den``. Nodes with ``den <= 0`` (no sample influences
     them, possible with the bubbles and the triangle; or negative mexican-hat sums) keep their
-    weights rather than shrinking towards the origin.
+    weights rather than shrinking towards the origin. On a torus (``periods``) grid offsets
+    are minimum images.
     """
     n_nodes, n_features = weights.shape
     index, _ = bmu_many(weights, data)
@@ -244,7 +300,8 @@ def batch_epoch(weights: np.ndarray, data: np.ndarray, alpha: float, sigma: floa
     rows = max(1, _BLOCK_ELEMENTS // max(1, occupied.size))
     for start in range(0, n_nodes, rows):
         stop = min(n_nodes, start + rows)
-        h = neighbourhood_matrix(coords[start:stop], coords[occupied], sigma, neighbourhood)
+        h = neighbourhood_matrix(coords[start:stop], coords[occupied], sigma, neighbourhood,
+                                 periods)
         num = h @ sums[occupied]
         den = h @ counts[occupied]
         visited = den > 0

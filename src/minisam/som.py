@@ -9,18 +9,19 @@ import warnings
 import numpy as np
 
 from minisam import _persistence
-from minisam._grid import RectangularGrid
 from minisam._schedules import decay_time_constant, exponential_schedule
 from minisam._validation import (
     check_choice,
     check_data,
     check_dtype,
+    check_flag,
     check_positive_int,
     check_positive_real,
     check_seed,
     check_vector,
 )
 from minisam.backends import BACKEND_NAMES, make_backend
+from minisam.topology import LATTICES, Topology
 
 __all__ = ["MiniSam"]
 
@@ -33,7 +34,8 @@ def _check_n_jobs(n_jobs):
 
 
 class MiniSam:
-    """A Self-Organizing Map on an ``x`` by ``y`` rectangular grid.
+    """A Self-Organizing Map on an ``x`` by ``y`` grid of nodes, rectangular or hexagonal,
+    planar or toroidal.
 
     Parameters
     ----------
@@ -47,7 +49,8 @@ class MiniSam:
         Initial learning rate ``alpha_0``.
     neighborhood_function : {'gaussian', 'bubble'}, default 'gaussian'
         ``'gaussian'``: ``exp(-d^2 / (2 sigma^2))``; ``'bubble'``: 1 where ``d <= sigma``, else 0,
-        where ``d`` is the grid distance to the best-matching unit.
+        where ``d`` is the grid distance to the best-matching unit (between the nodes'
+        positions, :meth:`node_positions`; the shortest way round on a torus).
     random_seed : int, optional
         Seed of the model's random generator (``numpy.random.default_rng``), used for the
         initial weights, :meth:`random_weights_init` and the sample order of
@@ -60,6 +63,14 @@ class MiniSam:
         overflow it are refused).
     n_jobs : int, optional
         Threads the compiled kernels may use; default: every CPU available to the process.
+    topology : {'rectangular', 'hexagonal'}, keyword-only, default 'rectangular'
+        Lattice of the nodes. Hexagonal: row ``i`` is a line of nodes one unit apart, odd
+        rows are shifted half a step along the row and rows are ``sqrt(3) / 2`` apart, so
+        that a node's six neighbours are all at distance 1.
+    toroidal : bool, keyword-only, default False
+        Join opposite edges of the map (periodic boundaries): grid distances are the
+        shortest way round, and every node has a full set of neighbours. A hexagonal torus
+        needs an even ``x`` (its rows alternate the half-step shift).
 
     Notes
     -----
@@ -70,7 +81,7 @@ class MiniSam:
 
     def __init__(self, x, y, input_len, sigma=None, learning_rate=0.5,
                  neighborhood_function="gaussian", random_seed=None, *, backend="auto",
-                 dtype=np.float64, n_jobs=None):
+                 dtype=np.float64, n_jobs=None, topology="rectangular", toroidal=False):
         self.x = check_positive_int("x", x)
         self.y = check_positive_int("y", y)
         self.input_len = check_positive_int("input_len", input_len)
@@ -81,11 +92,13 @@ class MiniSam:
             "neighborhood_function", neighborhood_function, NEIGHBOURHOOD_FUNCTIONS)
         self.random_seed = check_seed("random_seed", random_seed)
         self.dtype = check_dtype("dtype", dtype)
+        self.topology = check_choice("topology", topology, LATTICES)
+        self.toroidal = check_flag("toroidal", toroidal)
+        self._grid = Topology(self.x, self.y, self.topology, self.toroidal)
         check_choice("backend", backend, BACKEND_NAMES)
         self.n_jobs = _check_n_jobs(n_jobs)
         self._backend = make_backend(backend, self.n_jobs)
         self._requested_backend = backend
-        self._grid = RectangularGrid(self.x, self.y)
         self._rng = np.random.default_rng(self.random_seed)
         self._weights = self._rng.random((self.x, self.y, self.input_len), dtype=self.dtype)
 
@@ -112,11 +125,27 @@ class MiniSam:
                 f"sigma={self.sigma!r}, learning_rate={self.learning_rate!r}, "
                 f"neighborhood_function={self.neighborhood_function!r}, "
                 f"random_seed={self.random_seed!r}, backend={self.backend_name!r}, "
-                f"dtype={self.dtype.name})")
+                f"dtype={self.dtype.name}, topology={self.topology!r}, "
+                f"toroidal={self.toroidal!r})")
 
     def get_weights(self) -> np.ndarray:
         """A copy of the weights, shape ``(x, y, input_len)``."""
         return self._weights.copy()
+
+    @property
+    def grid(self) -> Topology:
+        """The map's :class:`~minisam.topology.Topology` (positions, distances, neighbours)."""
+        return self._grid
+
+    def node_positions(self) -> np.ndarray:
+        """Positions of the nodes in the plane, an ``(x, y, 2)`` float64 array: node
+        ``(i, j)`` sits at ``node_positions()[i, j]``. Rectangular maps: ``(i, j)``;
+        hexagonal: ``(i * sqrt(3) / 2, j + 0.5 * (i % 2))``. On a torus the positions repeat
+        with periods ``grid.periods``."""
+        return self._grid.positions()
+
+    def _periods(self):
+        return self._grid.periods if self.toroidal else None
 
     # ------------------------------------------------------------------ helpers
     def _data(self, data, name="data"):
@@ -166,7 +195,7 @@ class MiniSam:
         def run(flat):
             order = self._rng.integers(0, data.shape[0], size=num_iteration)
             self._backend.train_online(flat, data, order, alphas, sigmas, self._grid.coords,
-                                       self.neighborhood_function)
+                                       self.neighborhood_function, self._periods())
 
         self._commit(run)
 
@@ -186,7 +215,7 @@ class MiniSam:
         def run(flat):
             self._backend.train_online(flat, data, order, np.repeat(alphas, n),
                                        np.repeat(sigmas, n), self._grid.coords,
-                                       self.neighborhood_function)
+                                       self.neighborhood_function, self._periods())
 
         self._commit(run)
 
@@ -204,7 +233,8 @@ class MiniSam:
         def run(flat):
             for alpha, sigma in zip(alphas, sigmas, strict=True):
                 self._backend.batch_epoch(flat, data, float(alpha), float(sigma),
-                                          self._grid.coords, self.neighborhood_function)
+                                          self._grid.coords, self.neighborhood_function,
+                                          self._periods())
 
         self._commit(run)
 
@@ -237,8 +267,10 @@ class MiniSam:
     def topographic_error(self, data) -> float:
         """Fraction of samples whose best and second-best nodes are not adjacent.
 
-        Nodes are adjacent when they touch, diagonals included. Undefined (NaN, with a
-        warning) on a 1 x 1 map.
+        Nodes are adjacent when they are neighbours in the map's topology: touching,
+        diagonals included, on a rectangular map; one of the six surrounding nodes on a
+        hexagonal one; across the seams on a torus. Undefined (NaN, with a warning) on a
+        1 x 1 map.
         """
         data = self._data(data)
         if self._grid.n_nodes == 1:
@@ -249,7 +281,9 @@ class MiniSam:
         return float(np.mean(~self._grid.adjacent(first, second)))
 
     def distance_map(self) -> np.ndarray:
-        """Mean Euclidean distance of each node to its von Neumann (4-)neighbours, ``(x, y)``."""
+        """The U-matrix: mean Euclidean distance between each node's weights and its
+        neighbours' (8 on a rectangular map, diagonals included; 6 on a hexagonal one; across
+        the seams on a torus), as an ``(x, y)`` float64 array."""
         return self._grid.mean_neighbour_distance(self._weights)
 
     # ------------------------------------------------------------------ persistence
@@ -260,7 +294,8 @@ class MiniSam:
                           learning_rate=self.learning_rate,
                           neighborhood_function=self.neighborhood_function,
                           random_seed=self.random_seed, backend=self._requested_backend,
-                          rng_state=json.dumps(self._rng.bit_generator.state))
+                          rng_state=json.dumps(self._rng.bit_generator.state),
+                          topology=self.topology, toroidal=self.toroidal)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, backend=None, n_jobs=None) -> MiniSam:
@@ -270,12 +305,19 @@ class MiniSam:
         not a minisam model or is damaged.
         """
         fields = _persistence.load(path)
-        model = cls(fields["x"], fields["y"], fields["input_len"], sigma=fields["sigma"],
-                    learning_rate=fields["learning_rate"],
-                    neighborhood_function=fields["neighborhood_function"],
-                    random_seed=fields["random_seed"],
-                    backend=fields["backend"] if backend is None else backend,
-                    dtype=fields["weights"].dtype, n_jobs=n_jobs)
+        if backend is not None:  # the caller's arguments: their own errors, not the file's
+            check_choice("backend", backend, BACKEND_NAMES)
+        _check_n_jobs(n_jobs)
+        try:
+            model = cls(fields["x"], fields["y"], fields["input_len"], sigma=fields["sigma"],
+                        learning_rate=fields["learning_rate"],
+                        neighborhood_function=fields["neighborhood_function"],
+                        random_seed=fields["random_seed"],
+                        backend=fields["backend"] if backend is None else backend,
+                        dtype=fields["weights"].dtype, n_jobs=n_jobs,
+                        topology=fields["topology"], toroidal=fields["toroidal"])
+        except (TypeError, ValueError) as exc:  # hyper-parameters this version refuses
+            raise ValueError(f"{os.fspath(path)!r}: invalid model parameters: {exc}") from exc
         weights = fields["weights"]
         if weights.shape != (model.x, model.y, model.input_len):
             raise ValueError(f"{os.fspath(path)!r}: weights have shape {weights.shape}, "

@@ -77,10 +77,11 @@ class AutoBackend(Backend):
     def top2_many(self, weights, data):
         return self._route["top2_many"].top2_many(weights, data)
 
-    def train_online(self, weights, data, order, alphas, sigmas, coords, neighbourhood):
+    def train_online(self, weights, data, order, alphas, sigmas, coords, neighbourhood,
+                     periods=None):
         self._route["train_online"].train_online(weights, data, order, alphas, sigmas, coords,
-                                                 neighbourhood)
+                                                 neighbourhood, periods)
 
-    def batch_epoch(self, weights, data, alpha, sigma, coords, neighbourhood):
+    def batch_epoch(self, weights, data, alpha, sigma, coords, neighbourhood, periods=None):
         self._route["batch_epoch"].batch_epoch(weights, data, alpha, sigma, coords,
-                                               neighbourhood)
+                                               neighbourhood, periods)

@@ -5,7 +5,9 @@ policy: the API classes validate inputs, draw random numbers and compute schedul
 the backend C-contiguous arrays of one float dtype (float32 or float64) and scalars.
 
 Shapes: ``weights`` is ``(n_nodes, n_features)``, ``data`` is ``(n_samples, n_features)``,
-``coords`` is ``(n_nodes, 2)`` float64 grid coordinates of the nodes.
+``coords`` is ``(n_nodes, 2)`` float64 positions of the nodes in the plane (see
+:class:`minisam.topology.Topology`), and ``periods`` is ``None`` for a planar map or the pair
+of axis periods of a torus (``0.0`` for an open axis): grid offsets are then minimum images.
 """
 
 from __future__ import annotations
@@ -46,10 +48,10 @@ class Backend(ABC):
     @abstractmethod
     def train_online(self, weights: np.ndarray, data: np.ndarray, order: np.ndarray,
                      alphas: np.ndarray, sigmas: np.ndarray, coords: np.ndarray,
-                     neighbourhood: str) -> None:
+                     neighbourhood: str, periods=None) -> None:
         """Run ``len(order)`` online steps in place (see :func:`minisam.reference.train_online`)."""
 
     @abstractmethod
     def batch_epoch(self, weights: np.ndarray, data: np.ndarray, alpha: float, sigma: float,
-                    coords: np.ndarray, neighbourhood: str) -> None:
+                    coords: np.ndarray, neighbourhood: str, periods=None) -> None:
         """Run one batch epoch in place (see :func:`minisam.reference.batch_epoch`)."""

@@ -29,19 +29,28 @@ gemm_ilp64)``
     added in increasing ``i`` for every node, so the result does not depend on ``n_threads``.
 
 ``train_online(weights, data, order, alphas, sigmas, coords, grid_y, kind, lattice, skip_below,
-n_threads)``
+n_threads, tables=None, periods=None)``
     ``len(order)`` online steps, in place (see :func:`minisam.reference.train_online`). The
     best-matching unit of a step is exactly ``np.argmin(np.linalg.norm(v - w, axis=1))``: the
     squared differences of a node are summed in NumPy's pairwise order (each product rounded,
     no FMA), and among the nodes whose rounded ``sqrt`` is least the lowest index wins. Node
-    ``k`` has grid coordinates ``coords[k]``; when ``lattice`` is true they are
-    ``(k // grid_y, k % grid_y)`` and the kernel may use that (separable gaussian tables).
-    ``kind`` is a neighbourhood code from :data:`NEIGHBOURHOOD_CODES` (``dx, dy`` are the
-    coordinate offsets of the node from the winner, ``d2 = dx^2 + dy^2``; the functions are those
-    of :mod:`minisam.reference`). A node whose influence ``|alphas[t] * h|`` is below
+    ``k`` is at position ``coords[k]``. ``kind`` is a neighbourhood code from
+    :data:`NEIGHBOURHOOD_CODES` (``dx, dy`` are the position offsets of the node from the
+    winner, ``d2 = dx^2 + dy^2``; the functions are those of :mod:`minisam.reference`).
+    ``periods`` (None, or a float64 pair ``(p0, p1)``) makes each axis with ``p > 0``
+    periodic: an offset ``d`` along it is used as its minimum image
+    ``a = fmod(|d|, p); min(a, p - a)``. A node whose influence ``|alphas[t] * h|`` is below
     ``skip_below`` is left untouched: its change would be below rounding (see
     :func:`skip_threshold`). Influences can be negative (``mexican_hat``) and must then be
     applied, not skipped.
+
+    ``lattice`` true (codes 0 and 1) promises a *separable lattice* of ``grid_y`` columns:
+    node ``k = i * grid_y + j`` has ``coords[k, 0] = r_i`` (a function of the row ``i``) and
+    ``coords[k, 1] = o_i + j`` (unit column spacing, a row offset ``o_i``; it takes at most two
+    values, e.g. 0 and 0.5 on a hexagonal lattice). The kernel may then evaluate the
+    gaussian as a row factor ``exp(-dr^2 / (2 sigma^2))`` times a column factor of
+    ``dc = (o_i - o_b) + (j - j_b)`` (X + 2Y exponentials per step, not K), ``(alpha * fr) *
+    fc`` in that order.
 
     ``train_online(..., tables=(xtab, ytab, xpos, ypos, ycode))`` with ``kind`` 5
     (``'tabulated'``): the influence of winner ``b`` on node ``k`` at step ``t`` is
@@ -58,8 +67,9 @@ import numpy as np
 from minisam import _smoothing
 from minisam._blas import find_blas, single_threaded_blas
 from minisam.backends.base import Backend
+from minisam.topology import separable_columns
 
-__all__ = ["NEIGHBOURHOOD_CODES", "CompiledBackend", "skip_threshold"]
+__all__ = ["NEIGHBOURHOOD_CODES", "CompiledBackend", "kernel_periods", "skip_threshold"]
 
 #: Neighbourhood function codes understood by every kernel.
 NEIGHBOURHOOD_CODES = {
@@ -122,44 +132,35 @@ class CompiledBackend(Backend):
         index, _, second = self._search(weights, data, True)
         return index, second
 
-    def train_online(self, weights, data, order, alphas, sigmas, coords, neighbourhood):
-        grid_y = _lattice_y(coords)
+    def train_online(self, weights, data, order, alphas, sigmas, coords, neighbourhood,
+                     periods=None):
+        grid_y = separable_columns(coords)
         self.kernels.train_online(weights, data, np.ascontiguousarray(order, dtype=np.int64),
                                   np.ascontiguousarray(alphas, dtype=np.float64),
                                   np.ascontiguousarray(sigmas, dtype=np.float64),
                                   np.ascontiguousarray(coords, dtype=np.float64),
                                   max(grid_y, 1), NEIGHBOURHOOD_CODES[neighbourhood],
                                   grid_y > 0, skip_threshold(weights.dtype),
-                                  self._online_threads(weights))
+                                  self._online_threads(weights), periods=kernel_periods(periods))
 
     def _online_threads(self, weights) -> int:
         """Threads for online training; one unless the map is large enough to pay for them."""
         return 1
 
-    def batch_epoch(self, weights, data, alpha, sigma, coords, neighbourhood):
+    def batch_epoch(self, weights, data, alpha, sigma, coords, neighbourhood, periods=None):
         index, _ = self.bmu_many(weights, data)
         sums = np.zeros(weights.shape, dtype=np.float64)
         counts = np.zeros(weights.shape[0], dtype=np.float64)
         self.kernels.group_sums(data, index, sums, counts, self.n_threads)
-        grid_y = _lattice_y(coords)
-        shape = (weights.shape[0] // grid_y, grid_y) if grid_y else None
         # The smoothing products are small; multithreaded OpenBLAS would leave its workers
         # spinning for ~0.1 s afterwards, stealing a core from the next kernel.
         with single_threaded_blas(self._blas):
             _smoothing.apply_batch_rule(weights, sums, counts, alpha, sigma, coords,
-                                        neighbourhood, shape)
+                                        neighbourhood, periods)
 
 
-def _lattice_y(coords: np.ndarray) -> int:
-    """``y`` if ``coords`` is the row-major integer lattice ``(k // y, k % y)``, else 0."""
-    n = coords.shape[0]
-    if n == 0:
-        return 0
-    rows = int(coords[-1, 0]) + 1
-    if n % rows:
-        return 0
-    y = n // rows
-    k = np.arange(n)
-    if np.array_equal(coords[:, 0], k // y) and np.array_equal(coords[:, 1], k % y):
-        return y
-    return 0
+def kernel_periods(periods) -> np.ndarray | None:
+    """``periods`` as the kernels take them: None for a planar map, else a float64 pair."""
+    if periods is None or not any(p > 0 for p in periods):
+        return None
+    return np.ascontiguousarray(periods, dtype=np.float64)

@@ -38,6 +38,6 @@ class NumbaBackend(CompiledBackend):
         with _numba_threads(self.n_threads):
             return super().top2_many(weights, data)
 
-    def batch_epoch(self, weights, data, alpha, sigma, coords, neighbourhood):
+    def batch_epoch(self, weights, data, alpha, sigma, coords, neighbourhood, periods=None):
         with _numba_threads(self.n_threads):
-            super().batch_epoch(weights, data, alpha, sigma, coords, neighbourhood)
+            super().batch_epoch(weights, data, alpha, sigma, coords, neighbourhood, periods)

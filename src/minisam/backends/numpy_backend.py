@@ -20,9 +20,11 @@ class NumpyBackend(Backend):
     def top2_many(self, weights, data):
         return reference.top2_many(weights, data)
 
-    def train_online(self, weights, data, order, alphas, sigmas, coords, neighbourhood):
-        reference.train_online(weights, data, order, alphas, sigmas, coords, neighbourhood)
+    def train_online(self, weights, data, order, alphas, sigmas, coords, neighbourhood,
+                     periods=None):
+        reference.train_online(weights, data, order, alphas, sigmas, coords, neighbourhood,
+                               periods=periods)
 
-    def batch_epoch(self, weights, data, alpha, sigma, coords, neighbourhood):
-        reference.batch_epoch(weights, data, alpha, sigma, coords, neighbourhood)
+    def batch_epoch(self, weights, data, alpha, sigma, coords, neighbourhood, periods=None):
+        reference.batch_epoch(weights, data, alpha, sigma, coords, neighbourhood, periods)
 
