@@ -284,3 +284,26 @@ def test_minisom_default_is_still_minisom(rng, lattice):
     ours._weights = theirs.get_weights().copy()
     assert_allclose(ours.distance_map(), theirs.distance_map(), rtol=1e-12)  # odd y
     assert ours.topographic_error(data) == theirs.topographic_error(data)
+
+
+@pytest.mark.parametrize("layout", ["minisam", "minisom"])
+@pytest.mark.parametrize(("lattice", "toroidal"), TOPOLOGIES)
+@pytest.mark.parametrize(("x", "y"), [(4, 6), (6, 4), (2, 7), (1, 6), (6, 1), (5, 2)])
+def test_batch_smoothing_is_separable_and_exact_on_every_layout(rng, layout, lattice, toroidal,
+                                                                x, y):
+    """The batch epoch's gaussian smoothing takes the separable path on every layout (rows or
+    columns as the lattice lines) and equals the dense neighbourhood matrix."""
+    from minisam import _smoothing
+
+    try:
+        grid = Topology(x, y, lattice, toroidal, layout=layout)
+    except ValueError:
+        pytest.skip("a hexagonal torus needs an even number of alternating lines")
+    periods = grid.periods if toroidal else None
+    sums = random_data(rng, grid.n_nodes, 3)
+    counts = rng.integers(0, 3, grid.n_nodes).astype(np.float64)
+    assert _smoothing._separable_gaussian(sums, grid.coords, 1.3, periods, (x, y)) is not None
+    num, den = _smoothing.smooth(sums, counts, 1.3, grid.coords, "gaussian", periods, (x, y))
+    h = reference.neighbourhood_matrix(grid.coords, grid.coords, 1.3, "gaussian", periods)
+    assert_allclose(num, h @ sums, rtol=1e-12, atol=1e-14)
+    assert_allclose(den, h @ counts, rtol=1e-12, atol=1e-14)

@@ -51,18 +51,43 @@ def _separable(stacked: np.ndarray, rows: np.ndarray, row_offsets: np.ndarray, s
     return out
 
 
-def smooth(sums: np.ndarray, counts: np.ndarray, sigma: float, coords: np.ndarray,
-           neighbourhood: str, periods=None):
-    """Return ``(num, den)``: ``H @ sums`` and ``H @ counts`` (float64)."""
-    n_nodes, n_features = sums.shape
-    grid_y = separable_columns(coords) if neighbourhood == "gaussian" else 0
+def _separable_gaussian(stacked: np.ndarray, coords: np.ndarray, sigma: float, periods,
+                        shape) -> np.ndarray | None:
+    """``H @ stacked`` (``stacked``: ``(n_nodes, F)``) when the gaussian is separable on
+    these ``coords``: as laid out, or with the two axes swapped (MiniSom's hexagonal layout,
+    whose columns alternate; needs the map's ``shape``). None otherwise."""
+    n_nodes, width = stacked.shape
+    grid_y = separable_columns(coords)
     if grid_y:
-        x = n_nodes // grid_y
-        stacked = np.concatenate([sums, counts[:, None]], axis=1).reshape(x, grid_y, -1)
         firsts = coords[::grid_y]
-        both = _separable(stacked, firsts[:, 0], firsts[:, 1], sigma, periods)
-        both = both.reshape(n_nodes, n_features + 1)
-        return both[:, :n_features], both[:, n_features]
+        out = _separable(stacked.reshape(n_nodes // grid_y, grid_y, width), firsts[:, 0],
+                         firsts[:, 1], sigma, periods)
+        return out.reshape(n_nodes, width)
+    if shape is None:
+        return None
+    x, y = shape
+    swapped = coords.reshape(x, y, 2).transpose(1, 0, 2)[..., ::-1].reshape(n_nodes, 2)
+    if separable_columns(swapped) != x:
+        return None
+    firsts = swapped[::x]
+    out = _separable(stacked.reshape(x, y, width).transpose(1, 0, 2), firsts[:, 0],
+                     firsts[:, 1], sigma, None if periods is None else periods[::-1])
+    return out.transpose(1, 0, 2).reshape(n_nodes, width)
+
+
+def smooth(sums: np.ndarray, counts: np.ndarray, sigma: float, coords: np.ndarray,
+           neighbourhood: str, periods=None, shape=None):
+    """Return ``(num, den)``: ``H @ sums`` and ``H @ counts`` (float64).
+
+    ``shape`` (the map's ``(x, y)``) lets the gaussian be separable on layouts whose columns,
+    not rows, are the lines of the lattice.
+    """
+    n_nodes, n_features = sums.shape
+    if neighbourhood == "gaussian":
+        both = _separable_gaussian(np.concatenate([sums, counts[:, None]], axis=1), coords,
+                                   sigma, periods, shape)
+        if both is not None:
+            return both[:, :n_features], both[:, n_features]
     occupied = np.flatnonzero(counts)
     num = np.empty((n_nodes, n_features))
     den = np.empty(n_nodes)
@@ -78,9 +103,9 @@ def smooth(sums: np.ndarray, counts: np.ndarray, sigma: float, coords: np.ndarra
 
 def apply_batch_rule(weights: np.ndarray, sums: np.ndarray, counts: np.ndarray, alpha: float,
                      sigma: float, coords: np.ndarray, neighbourhood: str,
-                     periods=None) -> None:
+                     periods=None, shape=None) -> None:
     """``w = (1 - alpha) w + alpha num / den`` in place, for nodes with ``den > 0``."""
-    num, den = smooth(sums, counts, sigma, coords, neighbourhood, periods)
+    num, den = smooth(sums, counts, sigma, coords, neighbourhood, periods, shape)
     visited = den > 0
     target = num[visited] / den[visited, None]
     weights[visited] = (1.0 - alpha) * weights[visited] + alpha * target

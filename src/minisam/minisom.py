@@ -947,7 +947,8 @@ callable
         plan = self._neighbourhood_plan(np.array([sig]))
         if plan is not None:
             name, coords, periods = plan
-            _smoothing.apply_batch_rule(flat, sums, counts, eta, sig, coords, name, periods)
+            _smoothing.apply_batch_rule(flat, sums, counts, eta, sig, coords, name, periods,
+                                        (x_size, y_size))
             return
         occupied = np.flatnonzero(counts)
         h = np.column_stack([
