@@ -242,6 +242,10 @@ callable
         return state
 
     def __setstate__(self, state):
+        if "_topology" not in state:  # pickled before toroidal maps existed: a planar map
+            x_size, y_size = np.shape(state["_weights"])[:2]
+            state["_topology"] = Topology(x_size, y_size, state.get("topology", "rectangular"),
+                                          False, layout="minisom")
         self.__dict__.update(state)
         self._backend = make_backend(state.get("_backend_name", "auto"),
                                      state.get("_n_jobs"))
