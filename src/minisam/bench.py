@@ -202,13 +202,13 @@ def bench_topology(table, backends, repeats, quick):
         online, batch = {}, {}
         for label, lattice, toroidal in TOPOLOGY_CASES:
             grid = Topology(side, side, lattice, toroidal)
-            periods = grid.periods if toroidal else None
+            periods = grid.periods
             backend.train_online(weights.copy(), data, order[:5], alphas[:5], sigmas[:5],
                                  grid.coords, "gaussian", periods)  # compile / warm up
             online[label] = lambda b=backend, g=grid, p=periods: b.train_online(
                 weights.copy(), data, order, alphas, sigmas, g.coords, "gaussian", p)
             bgrid = Topology(bside, bside, lattice, toroidal)
-            bperiods = bgrid.periods if toroidal else None
+            bperiods = bgrid.periods
             backend.batch_epoch(bweights.copy(), bdata[:512], 0.5, 5.0, bgrid.coords,
                                 "gaussian", bperiods)
             batch[label] = lambda b=backend, g=bgrid, p=bperiods: b.batch_epoch(

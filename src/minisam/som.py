@@ -144,9 +144,6 @@ class MiniSam:
         with periods ``grid.periods``."""
         return self._grid.positions()
 
-    def _periods(self):
-        return self._grid.periods if self.toroidal else None
-
     # ------------------------------------------------------------------ helpers
     def _data(self, data, name="data"):
         return check_data(name, data, self.input_len, self.dtype)
@@ -195,7 +192,7 @@ class MiniSam:
         def run(flat):
             order = self._rng.integers(0, data.shape[0], size=num_iteration)
             self._backend.train_online(flat, data, order, alphas, sigmas, self._grid.coords,
-                                       self.neighborhood_function, self._periods())
+                                       self.neighborhood_function, self._grid.periods)
 
         self._commit(run)
 
@@ -215,7 +212,7 @@ class MiniSam:
         def run(flat):
             self._backend.train_online(flat, data, order, np.repeat(alphas, n),
                                        np.repeat(sigmas, n), self._grid.coords,
-                                       self.neighborhood_function, self._periods())
+                                       self.neighborhood_function, self._grid.periods)
 
         self._commit(run)
 
@@ -234,7 +231,7 @@ class MiniSam:
             for alpha, sigma in zip(alphas, sigmas, strict=True):
                 self._backend.batch_epoch(flat, data, float(alpha), float(sigma),
                                           self._grid.coords, self.neighborhood_function,
-                                          self._periods())
+                                          self._grid.periods)
 
         self._commit(run)
 

@@ -166,12 +166,11 @@ class Topology:
     # ------------------------------------------------------------------ distances
     def wrap(self, offsets: np.ndarray) -> np.ndarray:
         """Minimum-image version of position ``offsets`` (``(..., 2)``); planar: unchanged."""
-        return reference.wrap_offsets(offsets, self._periods if self.toroidal else None)
+        return reference.wrap_offsets(offsets, self._periods)
 
     def distances(self, a, b) -> np.ndarray:
         """Grid distance between nodes ``a`` and ``b`` (flat indices, broadcast together)."""
-        return reference.grid_distances(self._coords, a, b,
-                                        self._periods if self.toroidal else None)
+        return reference.grid_distances(self._coords, a, b, self._periods)
 
     def distance_matrix(self) -> np.ndarray:
         """``(n_nodes, n_nodes)`` grid distances between all nodes."""
