@@ -90,3 +90,13 @@ class FirstCallCython(FirstCallNumba):
     params = [list(_CALLS), common.THREADS]
     param_names = ["operation", "threads"]
     backend = "cython"
+
+    # No cache parameter: asv passes (operation, threads), so forward them by name.
+    def setup(self, operation, threads=1):
+        super().setup(operation, "warm", threads)
+
+    def teardown(self, operation, threads=1):
+        super().teardown(operation, "warm", threads)
+
+    def timeraw_first_call(self, operation, threads=1):
+        return super().timeraw_first_call(operation, "warm", threads)

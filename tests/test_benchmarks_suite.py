@@ -64,12 +64,17 @@ def test_parameters_match_their_names():
             nested = isinstance(params, tuple) or all(isinstance(p, list) for p in params)
             dimensions = list(params) if nested else [params]
             assert len(dimensions) == len(cls.param_names), cls.__name__
-            for method in ("setup", "teardown"):
+            methods = ["setup", "teardown"] + [name for name in dir(cls)
+                                               if _ASV_NAME.match(name) and getattr(cls, name)]
+            for method in methods:
                 if hasattr(cls, method):
                     arguments = list(inspect.signature(getattr(cls, method)).parameters.values())
                     required = [a for a in arguments[1:] if a.default is inspect.Parameter.empty]
                     assert len(required) <= len(cls.param_names) <= len(arguments) - 1, (
                         cls.__name__, method)
+                    # asv passes the parameters by position, in param_names' order
+                    names = [a.name for a in arguments[1:1 + len(cls.param_names)]]
+                    assert names == list(cls.param_names), (cls.__name__, method, names)
     assert found >= 10
 
 
