@@ -1,7 +1,8 @@
 """Sam's challenge (100x100 colour map, 1000 epochs in order) and Sam's original trainer.
 
 The challenge is ``backend.train_online`` with Sam's schedule: sigma0 = 50, alpha0 = 0.1,
-lam = epochs / ln(sigma0), each epoch's values repeated for its 10 samples, float64.
+lam = epochs / ln(sigma0), each epoch's values repeated for its 10 samples, float64; on 1 and 2
+threads (Sam's pure-Python trainer has no threads parameter).
 """
 
 from __future__ import annotations
@@ -38,20 +39,21 @@ def _kohonen_runner(colours, epochs, size, start):
 class Challenge:
     """The full challenge: 1000 epochs, 10,000 updates (compiled backends)."""
 
-    params = [common.COMPILED_BACKENDS]
-    param_names = ["backend"]
+    params = [common.COMPILED_BACKENDS, common.THREADS]
+    param_names = ["backend", "threads"]
     number = 1
     repeat = (3, 10, 30.0)
     warmup_time = 0
     timeout = 300
     epochs = common.CHALLENGE_EPOCHS
 
-    def setup(self, backend):
-        self.backend = common.get_backend(backend, "train_online")
+    def setup(self, backend, threads):
+        common.skip_numpy_threads(backend, threads)
+        self.backend = common.get_backend(backend, "train_online", threads=threads)
         self.work = common.challenge(self.epochs)
         self.work.train_online(self.backend, common.CHALLENGE_COLOURS)  # compile / warm up
 
-    def time_train(self, backend):
+    def time_train(self, backend, threads):
         self.work.train_online(self.backend)
 
 
@@ -59,7 +61,7 @@ class ChallengeReduced(Challenge):
     """The reduced challenge: the same schedule over 100 epochs, 1,000 updates (every backend,
     the NumPy reference included)."""
 
-    params = [common.BACKENDS]
+    params = [common.BACKENDS, common.THREADS]
     epochs = common.CHALLENGE_EPOCHS_REDUCED
 
 
@@ -85,49 +87,55 @@ class Kohonen:
         self.run()
 
 
-class ChallengeSpeedup:
-    """Speed-ups of the compiled backends on the full challenge (1000 epochs), timed in this
-    process in interleaved rounds (median of 3). Sam's ``kohonen.py`` is timed on 1 epoch and
-    the NumPy backend on 100 epochs, each scaled to 1000 (their cost per update is constant)."""
+class ChallengeTimeFraction:
+    """A compiled backend's time on the full challenge (1000 epochs) as a fraction of Sam's
+    ``kohonen.py``'s and of the NumPy backend's (0.05 = 20 times faster), timed in this process
+    in interleaved rounds (median of 3). Sam's ``kohonen.py`` is timed on 1 epoch and the NumPy
+    backend on 100 epochs, each scaled to 1000 (their cost per update is constant)."""
 
-    params = [common.COMPILED_BACKENDS]
-    param_names = ["backend"]
-    unit = "ratio"
+    params = [common.COMPILED_BACKENDS, common.THREADS]
+    param_names = ["backend", "threads"]
+    unit = "time fraction"
     timeout = 300
     epochs = common.CHALLENGE_EPOCHS
 
-    def setup(self, backend="numpy"):
-        self.backend = common.get_backend(backend, "train_online")
+    def setup(self, backend="numpy", threads=1):
+        self.backend = common.get_backend(backend, "train_online", threads=threads)
         self.work = common.challenge(self.epochs)
         self.work.train_online(self.backend, common.CHALLENGE_COLOURS)  # compile / warm up
         one_epoch = common.challenge(1)
         self.kohonen = _kohonen_runner(one_epoch.data, 1, common.CHALLENGE_SIZE,
                                        one_epoch.weights)
-        self.numpy_backend = common.get_backend("numpy", "train_online")
+        self.numpy_backend = common.get_backend("numpy", "train_online", threads=threads)
         self.reduced = common.challenge(common.CHALLENGE_EPOCHS_REDUCED)
 
     def _full_seconds(self, seconds, epochs):
         return seconds * common.CHALLENGE_EPOCHS / epochs
 
-    def track_speedup_vs_kohonen(self, backend="numpy"):
+    def track_time_fraction_of_kohonen(self, backend="numpy", threads=1):
+        """Backend's time / Sam's ``kohonen.py``'s time on the challenge. Lower is better."""
         medians = common.interleaved_medians({
             "kohonen": self.kohonen, "backend": lambda: self.work.train_online(self.backend)})
-        return (self._full_seconds(medians["kohonen"], 1)
-                / self._full_seconds(medians["backend"], self.epochs))
+        return common.fraction_of(self._full_seconds(medians["backend"], self.epochs),
+                                    self._full_seconds(medians["kohonen"], 1))
 
-    def track_speedup_vs_numpy(self, backend):
+    def track_time_fraction_of_numpy(self, backend, threads):
+        """Backend's time / the NumPy backend's time on the challenge. Lower is better."""
         medians = common.interleaved_medians({
             "numpy": lambda: self.reduced.train_online(self.numpy_backend),
             "backend": lambda: self.work.train_online(self.backend)})
-        return (self._full_seconds(medians["numpy"], common.CHALLENGE_EPOCHS_REDUCED)
-                / self._full_seconds(medians["backend"], self.epochs))
+        return common.fraction_of(
+            self._full_seconds(medians["backend"], self.epochs),
+            self._full_seconds(medians["numpy"], common.CHALLENGE_EPOCHS_REDUCED))
 
 
-class NumpyChallengeSpeedup(ChallengeSpeedup):
-    """The NumPy backend's (the notebook's vectorisation) speed-up over Sam's ``kohonen.py`` on
-    the challenge: 100 epochs against 1 epoch, both scaled to 1000 (see ChallengeSpeedup)."""
+class NumpyChallengeTimeFraction(ChallengeTimeFraction):
+    """The NumPy backend's (the notebook's vectorisation) time on the challenge as a fraction of
+    Sam's ``kohonen.py``'s: 100 epochs against 1 epoch, both scaled to 1000 (see
+    ChallengeTimeFraction). No ``threads`` parameter: the NumPy backend ignores the count
+    (NumPy's BLAS picks its own threading) and ``kohonen.py`` is pure Python."""
 
     params = []
     param_names = []
     epochs = common.CHALLENGE_EPOCHS_REDUCED
-    track_speedup_vs_numpy = None
+    track_time_fraction_of_numpy = None

@@ -52,14 +52,15 @@ class FirstCallNumba:
     ``warm`` uses Numba's usual cache, filled by a call in ``setup`` (what every process after
     the first sees)."""
 
-    params = (list(_CALLS), ["cold", "warm"])
-    param_names = ["operation", "cache"]
+    params = (list(_CALLS), ["cold", "warm"], common.THREADS)
+    param_names = ["operation", "cache", "threads"]
     repeat = (2, 5, 20.0)
     timeout = 300
     backend = "numba"
 
-    def setup(self, operation, cache="warm"):
-        common.get_backend(self.backend, operation)  # skips where missing at this commit
+    def setup(self, operation, cache="warm", threads=1):
+        # skips where missing at this commit, or where ``threads`` cannot be honoured
+        common.get_backend(self.backend, operation, threads=threads)
         self.root = None
         if cache == "cold":  # a fresh, empty cache directory for every timed process
             self.root = tempfile.mkdtemp(prefix="minisam-asv-numba-")
@@ -68,17 +69,17 @@ class FirstCallNumba:
         else:
             cache_code = ""
         self.setup_code = _SETUP.format(cache=cache_code)
-        self.stmt = _STMT.format(backend=self.backend, threads=common.n_threads(),
+        self.stmt = _STMT.format(backend=self.backend, threads=int(threads),
                                  call=_CALLS[operation])
         if cache == "warm":  # same arrays, same signature: compiles or loads, fills the cache
             namespace = {}
             exec(self.setup_code + self.stmt, namespace)
 
-    def teardown(self, operation, cache="warm"):
+    def teardown(self, operation, cache="warm", threads=1):
         if getattr(self, "root", None):  # asv tears down after a skip in setup too
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def timeraw_first_call(self, operation, cache="warm"):
+    def timeraw_first_call(self, operation, cache="warm", threads=1):
         return self.stmt, self.setup_code
 
 
@@ -86,6 +87,16 @@ class FirstCallCython(FirstCallNumba):
     """Latency of the Cython backend's first call in a fresh process: creating the backend
     (importing the compiled module) plus the first ``operation`` on tiny float64 arrays."""
 
-    params = [list(_CALLS)]
-    param_names = ["operation"]
+    params = [list(_CALLS), common.THREADS]
+    param_names = ["operation", "threads"]
     backend = "cython"
+
+    # No cache parameter: asv passes (operation, threads), so forward them by name.
+    def setup(self, operation, threads=1):
+        super().setup(operation, "warm", threads)
+
+    def teardown(self, operation, threads=1):
+        super().teardown(operation, "warm", threads)
+
+    def timeraw_first_call(self, operation, threads=1):
+        return super().timeraw_first_call(operation, "warm", threads)

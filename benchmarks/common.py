@@ -5,9 +5,18 @@ every use of an API that older commits lack is guarded: a benchmark whose backen
 does not exist at the commit under test raises ``NotImplementedError`` in ``setup``, which asv
 records as skipped (``n/a``) instead of failed.
 
-Thread count: ``MINISAM_NUM_THREADS`` (the asv matrix variable, see ``asv.conf.json``) if set,
-else every CPU the process may use. It is passed explicitly to ``make_backend`` and to
-``MiniSam(n_jobs=...)``, so commits whose default ignores the variable honour it too.
+Thread count: a benchmark parameter, ``threads`` (``THREADS``: 1 and 2), the last parameter of
+every benchmark that runs minisam's kernels, so the dashboard names it in every row and can
+plot it as the x-axis. It is passed explicitly to the backend (``cls(threads)``,
+``make_backend(name, threads)``) and to ``MiniSam(n_jobs=threads)``; ``$MINISAM_NUM_THREADS``
+plays no part. A thread count above the CPUs the process may use, a second thread for a Cython
+engine built without OpenMP, and a second thread for the NumPy backend (which ignores the
+count: NumPy's BLAS picks its own threading, so it is measured once, under ``threads=1``) are
+skipped (``n/a``) rather than measured under a label they do not have.
+
+Lower is better for every recorded quantity (asv counts every increase as a regression):
+times, memory, quality errors, and time fractions (``track_time_fraction_*``: a backend's time
+divided by the baseline's on the same work, both timed in one process; 0.05 = 20 times faster).
 
 The workloads are those of ``python -m minisam.bench`` (README "Performance"):
 
@@ -35,9 +44,11 @@ import numpy as np
 
 #: Backends the benchmarks are parametrised over (``auto`` only routes to one of these).
 BACKENDS = ["numpy", "numba", "cython"]
-#: Compiled backends only (speed-up ratios against the NumPy backend).
+#: Compiled backends only (time fractions of the NumPy backend's time).
 COMPILED_BACKENDS = ["numba", "cython"]
 DTYPES = ["float32", "float64"]
+#: Threads given to minisam (the ``threads`` parameter); counts above the usable CPUs skip.
+THREADS = [1, 2]
 
 CHALLENGE_SIZE = 100
 CHALLENGE_COLOURS = 10
@@ -56,8 +67,8 @@ BATCH_SIDE = 50
 BATCH_DIM = 64
 BATCH_N = 100_000
 BATCH_N_REDUCED = 5_000
-#: Samples of the batch and BMU speed-up ratios (both engines run them; the reference is slow).
-SPEEDUP_N = 2_000
+#: Samples of the batch and BMU time fractions (both engines run them; the reference is slow).
+FRACTION_N = 2_000
 BATCH_ALPHA = 0.5
 BATCH_SIGMA = 5.0
 
@@ -72,18 +83,37 @@ def skip(reason: str):
     raise NotImplementedError(reason)
 
 
-def n_threads() -> int:
-    """Threads the benchmarks give minisam: ``$MINISAM_NUM_THREADS``, else all usable CPUs."""
-    value = os.environ.get("MINISAM_NUM_THREADS", "").strip()
-    if value:
-        count = int(value)
-        if count < 1:
-            raise ValueError(f"MINISAM_NUM_THREADS must be a positive integer, got {value!r}")
-        return count
+def usable_cpus() -> int:
+    """CPUs this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def check_threads(threads: int) -> int:
+    """``threads``, or skip where this machine lets the process use fewer CPUs: two threads on
+    one CPU would time the operating system's scheduler, not minisam's threading."""
+    threads = int(threads)
+    if threads < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    cpus = usable_cpus()
+    if threads > cpus:
+        skip(f"{threads} threads need {threads} CPUs; this process may use {cpus}")
+    return threads
+
+
+def skip_numpy_threads(backend: str, threads: int) -> None:
+    """Skip the NumPy backend above one thread: it ignores the count (NumPy's BLAS picks its
+    own threading), so its ``threads=1`` result already is its only measurement."""
+    if backend == "numpy" and int(threads) != 1:
+        skip("the NumPy backend ignores the thread count; it is measured under threads=1")
+
+
+def fraction_of(ours: float, baseline: float) -> float:
+    """``ours / baseline`` (lower is better), to 4 significant digits (asv prints the value
+    as given; the timings are not more precise)."""
+    return float(f"{ours / baseline:.4g}")
 
 
 #: Module and class of each backend (the same classes ``make_backend`` instantiates).
@@ -109,14 +139,28 @@ def _backend_class(name: str):
     return getattr(module, class_name, None)
 
 
-def get_backend(name: str, *operations: str):
-    """A ``name`` backend with ``n_threads()`` threads, or skip the benchmark.
+def _check_cython_threads(name: str, threads: int) -> None:
+    if name != "cython" or threads == 1:
+        return
+    try:
+        from minisam import _cython_kernels
+    except ImportError:
+        return
+    openmp_enabled = getattr(_cython_kernels, "openmp_enabled", None)
+    if openmp_enabled is not None and not openmp_enabled():
+        skip(f"the Cython engine was built without OpenMP: it runs 1 thread, not {threads}")
+
+
+def get_backend(name: str, *operations: str, threads: int = 1):
+    """A ``name`` backend with ``threads`` threads, or skip the benchmark.
 
     Skips when the backend does not exist at this commit, or when it lacks one of
     ``operations`` or only inherits it from the NumPy reference (the first commit's Cython
     backend compiled ``bmu_many`` only and ran everything else on the NumPy code, which the
-    ``numpy`` parameter already measures).
+    ``numpy`` parameter already measures), and when ``threads`` cannot be honoured (more than
+    the usable CPUs, or a Cython engine without OpenMP).
     """
+    threads = check_threads(threads)
     cls = _backend_class(name)
     if cls is None:
         skip(f"backend {name!r} is not available at this commit")
@@ -128,25 +172,32 @@ def get_backend(name: str, *operations: str):
         if name != "numpy" and reference_class is not None and (
                 method is getattr(reference_class, operation, None)):
             skip(f"backend {name!r} runs {operation} on the NumPy reference at this commit")
-    return cls(n_threads())
+    _check_cython_threads(name, threads)
+    return cls(threads)
 
 
-def make_som(x: int, y: int, input_len: int, backend: str, dtype: str, **kwargs):
-    """A ``MiniSam`` on ``backend``/``dtype`` with ``n_jobs=n_threads()``, or skip.
+def make_som(x: int, y: int, input_len: int, backend: str, dtype: str, threads: int,
+             **kwargs):
+    """A ``MiniSam`` on ``backend``/``dtype`` with ``n_jobs=threads``, or skip.
 
     Keyword arguments the commit's ``MiniSam`` does not accept are dropped; a ``dtype`` other
-    than float64 on a commit without that argument skips the benchmark instead.
+    than float64 on a commit without that argument, or a commit without ``n_jobs``, skips the
+    benchmark instead (its thread count would not be ``threads``).
     """
+    threads = check_threads(threads)
     try:
         from minisam import MiniSam
     except ImportError:
         skip("minisam.MiniSam is not available at this commit")
     if _backend_class(backend) is None:
         skip(f"backend {backend!r} is not available at this commit")
+    _check_cython_threads(backend, threads)
     accepted = inspect.signature(MiniSam).parameters
     if "backend" not in accepted:
         skip("MiniSam has no backend argument at this commit")
-    options = dict(kwargs, backend=backend, dtype=np.dtype(dtype), n_jobs=n_threads())
+    if "n_jobs" not in accepted:
+        skip("MiniSam has no n_jobs argument at this commit")
+    options = dict(kwargs, backend=backend, dtype=np.dtype(dtype), n_jobs=threads)
     if "dtype" not in accepted and options["dtype"] != np.float64:
         skip(f"MiniSam has no dtype argument at this commit (asked for {dtype})")
     options = {key: value for key, value in options.items() if key in accepted}

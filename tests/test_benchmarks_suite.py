@@ -1,12 +1,16 @@
 """Checks of the asv benchmark suite (benchmarks/) that need no asv: its workloads are the
-documented ones, its modules import without touching minisam, and skips work."""
+documented ones, its modules import without touching minisam, skips work, and the suite keeps
+the dashboard's conventions (every recorded quantity is lower-is-better, the thread count is a
+benchmark parameter, asv.conf.json links the project)."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import math
 import pkgutil
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -60,12 +64,17 @@ def test_parameters_match_their_names():
             nested = isinstance(params, tuple) or all(isinstance(p, list) for p in params)
             dimensions = list(params) if nested else [params]
             assert len(dimensions) == len(cls.param_names), cls.__name__
-            for method in ("setup", "teardown"):
+            methods = ["setup", "teardown"] + [name for name in dir(cls)
+                                               if _ASV_NAME.match(name) and getattr(cls, name)]
+            for method in methods:
                 if hasattr(cls, method):
                     arguments = list(inspect.signature(getattr(cls, method)).parameters.values())
                     required = [a for a in arguments[1:] if a.default is inspect.Parameter.empty]
                     assert len(required) <= len(cls.param_names) <= len(arguments) - 1, (
                         cls.__name__, method)
+                    # asv passes the parameters by position, in param_names' order
+                    names = [a.name for a in arguments[1:1 + len(cls.param_names)]]
+                    assert names == list(cls.param_names), (cls.__name__, method, names)
     assert found >= 10
 
 
@@ -109,13 +118,123 @@ def test_missing_backends_and_operations_skip(common, monkeypatch):
         common.get_backend("numba")
 
 
-def test_thread_count_comes_from_the_environment(common, monkeypatch):
-    monkeypatch.setenv("MINISAM_NUM_THREADS", "1")
-    assert common.n_threads() == 1
-    assert common.get_backend("numpy").n_threads == 1
-    monkeypatch.setenv("MINISAM_NUM_THREADS", "0")
-    with pytest.raises(ValueError, match="MINISAM_NUM_THREADS"):
-        common.n_threads()
+def test_thread_count_is_the_parameter(common, monkeypatch):
+    monkeypatch.setenv("MINISAM_NUM_THREADS", "2")  # plays no part
+    monkeypatch.setattr(common, "usable_cpus", lambda: 2)
+    assert common.get_backend("numpy", threads=1).n_threads == 1
+    assert common.get_backend("numba", threads=2).n_threads == 2
+    with pytest.raises(ValueError, match="threads"):
+        common.check_threads(0)
+
+
+def test_more_threads_than_cpus_skip(common, monkeypatch):
+    monkeypatch.setattr(common, "usable_cpus", lambda: 1)
+    assert common.check_threads(1) == 1
+    with pytest.raises(NotImplementedError, match="CPUs"):
+        common.get_backend("numba", "bmu_many", threads=2)
+    with pytest.raises(NotImplementedError, match="CPUs"):
+        common.make_som(3, 3, 2, "numba", "float64", 2)
+
+
+def test_numpy_backend_is_measured_once(common):
+    common.skip_numpy_threads("numpy", 1)
+    common.skip_numpy_threads("cython", 2)
+    with pytest.raises(NotImplementedError, match="ignores the thread count"):
+        common.skip_numpy_threads("numpy", 2)
+
+
+def test_fraction_of(common):
+    assert common.fraction_of(1.0, 20.0) == 0.05
+    assert common.fraction_of(1.0, 3.0) == 0.3333
+
+
+# asv's benchmark name patterns (asv_runner.benchmarks.*.name_regex).
+_ASV_NAME = re.compile(r"^((Time|Track|Mem|PeakMem|Timeraw)[A-Z_].+|"
+                       r"(time|track|mem|peakmem|timeraw)_.+)$")
+
+
+def _benchmarks():
+    """``(qualified name, owning class or None, function)`` of every benchmark asv finds."""
+    found = []
+    for module in _modules():
+        for name, value in vars(module).items():
+            if name.startswith("_"):
+                continue
+            if inspect.isclass(value) and value.__module__ == module.__name__:
+                for attr, member in inspect.getmembers(value):
+                    if inspect.isfunction(member) and _ASV_NAME.match(attr):
+                        found.append((f"{module.__name__}.{name}.{attr}", value, member))
+            elif inspect.isfunction(value) and _ASV_NAME.match(name):
+                found.append((f"{module.__name__}.{name}", None, value))
+    return found
+
+
+@pytest.mark.parametrize("name", ["benchmarks.common", "benchmarks.history"])
+def test_helpers_are_not_benchmarks(name):
+    """asv scans every module of benchmarks/: no helper may look like a benchmark to it."""
+    module = _import(name)
+    found = [attr for attr, value in vars(module).items()
+             if not attr.startswith("_") and (inspect.isfunction(value) or inspect.isclass(value))
+             and value.__module__ == name and _ASV_NAME.match(attr)]
+    for value in vars(module).values():
+        if inspect.isclass(value) and value.__module__ == name:
+            found += [attr for attr in vars(value) if _ASV_NAME.match(attr)]
+    assert found == []
+
+
+def test_every_recorded_quantity_is_lower_is_better():
+    """asv counts every increase as a regression (Regressions page, red in the list,
+    ``asv continuous``): no speed-up or other higher-is-better value may be tracked."""
+    benchmarks = _benchmarks()
+    assert len(benchmarks) >= 20
+    tracks = 0
+    for name, cls, function in benchmarks:
+        assert "speedup" not in name.lower(), name
+        leaf = name.rsplit(".", 1)[1]
+        if not leaf.startswith("track_"):
+            continue
+        tracks += 1
+        unit = getattr(function, "unit", None) or getattr(cls, "unit", None)
+        assert unit and unit != "unit", f"{name} has no unit"
+        assert "lower is better" in (function.__doc__ or "").lower(), (
+            f"{name}: its docstring must say that lower is better")
+    assert tracks >= 8
+
+
+#: Benchmark classes without a threads parameter, and why.
+_NO_THREADS = {
+    "Kohonen": "Sam's pure-Python trainer takes no thread count",
+    "NumpyChallengeTimeFraction": "the NumPy backend ignores the thread count",
+}
+
+
+def test_threads_parameter_on_every_kernel_benchmark(common):
+    """The thread count is a benchmark parameter (named in every dashboard row, usable as the
+    x-axis), not an asv matrix variable."""
+    classes = {cls for _, cls, _ in _benchmarks() if cls is not None}
+    assert {cls.__name__ for cls in classes} >= set(_NO_THREADS)
+    for cls in classes:
+        if cls.__name__ in _NO_THREADS:
+            assert "threads" not in cls.param_names, cls.__name__
+            continue
+        assert cls.param_names[-1] == "threads", cls.__name__
+        params = cls.params if isinstance(cls.params, (list, tuple)) else [cls.params]
+        assert list(params[-1]) == common.THREADS, cls.__name__
+    assert common.THREADS == [1, 2]
+
+
+def _asv_conf():
+    text = (ROOT / "asv.conf.json").read_text()
+    return json.loads(re.sub(r"(?m)^\s*//.*$", "", text))  # asv allows // comment lines
+
+
+def test_asv_conf_links_the_project_and_has_no_thread_matrix():
+    conf = _asv_conf()
+    homepage = re.search(r'(?m)^Homepage\s*=\s*"([^"]+)"',
+                         (ROOT / "pyproject.toml").read_text()).group(1)
+    assert conf["project_url"] == homepage
+    assert conf["show_commit_url"] == homepage.rstrip("/") + "/commit/"
+    assert "MINISAM_NUM_THREADS" not in json.dumps(conf.get("matrix", {}))
 
 
 def test_brute_force_metrics(common):
@@ -125,3 +244,32 @@ def test_brute_force_metrics(common):
     np.testing.assert_array_equal(first, [0, 2])
     np.testing.assert_array_equal(second, [1, 1])
     np.testing.assert_allclose(d2, [0.01, 1.0])
+
+
+def _result(env_name="virtualenv-py3.11", repeats=(20, 6), names=("a.T.time_x", "a.T.track_y")):
+    columns = ["result", "params", "version", "started_at", "duration", "stats_ci_99_a",
+               "stats_ci_99_b", "stats_q_25", "stats_q_75", "stats_number", "stats_repeat"]
+    time_row = [[0.1, float("nan"), 0.2], [["1", "2", "3"]], "v", 0, 1.0, None, None, None,
+                None, [1, None, 1], [repeats[0], None, repeats[1]]]
+    return {"commit_hash": "0" * 40, "env_name": env_name, "result_columns": columns,
+            "results": {names[0]: time_row, names[1]: [[0.5], [], "v", 0, 1.0]}}
+
+
+def test_history_refuses_quick_and_existing_results():
+    history = _import("benchmarks.history")
+    types = {"a.T.time_x": "time", "a.T.track_y": "track"}
+    assert history.result_problems(_result(), types) == []
+    quick = history.result_problems(_result(repeats=(1, 1)), types)
+    assert len(quick) == 1 and "--quick" in quick[0] and "a.T.time_x (1)" in quick[0]
+    assert history.result_problems(_result(repeats=(20, 3)), types)  # e.g. -a rounds=1
+    existing = _result(env_name="existing-py_usr_bin_python3")
+    assert "existing environment" in history.result_problems(existing, types)[0]
+    assert history.result_problems(existing, types, allow_existing=True) == []
+
+
+def test_history_reads_asv_conf():
+    history = _import("benchmarks.history")
+    conf = history.load_conf(ROOT / "asv.conf.json")
+    assert conf["results_dir"] == str(ROOT / ".asv" / "results")
+    assert conf == {**_asv_conf(), "results_dir": conf["results_dir"],
+                    "html_dir": str(ROOT / ".asv" / "html")}

@@ -1,0 +1,159 @@
+"""Record, check and publish the benchmark history that the asv dashboard shows.
+
+Run from the repository root (README, section "Benchmarks")::
+
+    python -m benchmarks.history record [RANGE ...] [-- ASV_RUN_OPTIONS]   # default RANGE: NEW
+    python -m benchmarks.history check [--allow-existing]
+    python -m benchmarks.history publish [--allow-existing] [-- ASV_PUBLISH_OPTIONS]
+
+``record`` runs ``asv run --record-samples`` on the commits of ``RANGE``: a full run (asv's
+default repeats and two processes per benchmark), never ``--quick``, with every timing sample
+kept so that ``asv compare`` can test differences. ``check`` lists the results that must not
+be published: those of ``--quick`` or other reduced runs (a time benchmark with fewer than
+``MIN_SAMPLES`` samples; the tracks of the same run are one process's values too), and, unless
+``--allow-existing``, those measured in an existing environment (``--python=same``,
+``-E existing:...``: a working tree, possibly uncommitted, filed under a commit hash) rather
+than in the wheel asv built from that commit (a run of track benchmarks alone cannot be told
+from a full one: asv keeps one value per track). ``publish`` runs ``check`` and, only when it
+finds nothing, ``asv publish``. ``--config PATH`` (before the command) uses another asv
+configuration than ``asv.conf.json``.
+
+asv discovers benchmarks in this directory too: this module imports only the standard library
+and defines nothing that asv takes for a benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+#: Fewest samples of a time benchmark in a result that may be published. A full run gives at
+#: least 4 (2 processes, ``rounds``, times at least 2 repeats each: 6-20 for most of the
+#: suite); ``--quick`` gives 1 (one process, one call), ``-a rounds=1`` 2-3.
+MIN_SAMPLES = 4
+#: Benchmark types whose results carry a sample count (``stats_repeat``).
+_TIMED_TYPES = ("time", "timeraw")
+
+
+def load_conf(path: str | Path) -> dict:
+    """asv's configuration (JSON with ``//`` comment lines), relative paths resolved against
+    its directory."""
+    path = Path(path)
+    conf = json.loads(re.sub(r"(?m)^\s*//.*$", "", path.read_text()))
+    for key, default in (("results_dir", "results"), ("html_dir", "html")):
+        conf[key] = str((path.parent / conf.get(key, default)).resolve())
+    return conf
+
+
+def _column(row: list, columns: list, name: str):
+    index = columns.index(name) if name in columns else -1
+    return row[index] if 0 <= index < len(row) else None
+
+
+def _is_na(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def result_problems(data: dict, types: dict, allow_existing: bool = False) -> list[str]:
+    """Why the result file ``data`` (one commit, machine and environment) must not be
+    published; empty when it may. ``types`` maps benchmark names to asv's types
+    (``benchmarks.json``)."""
+    problems = []
+    env_name = str(data.get("env_name", ""))
+    if not allow_existing and env_name.startswith("existing"):
+        problems.append(f"measured in an existing environment ({env_name}), not in the wheel "
+                        f"asv builds from the commit")
+    columns = data.get("result_columns", [])
+    short = []
+    for name, row in sorted(data.get("results", {}).items()):
+        if types.get(name) not in _TIMED_TYPES:
+            continue
+        values = _column(row, columns, "result")
+        repeats = _column(row, columns, "stats_repeat")
+        values = values if isinstance(values, list) else [values]
+        repeats = repeats if isinstance(repeats, list) else [repeats] * len(values)
+        counts = [count or 0 for value, count in zip(values, repeats, strict=False)
+                  if not _is_na(value)]
+        if counts and min(counts) < MIN_SAMPLES:
+            short.append(f"{name} ({min(counts)})")
+    if short:
+        problems.append(f"{len(short)} time benchmark(s) with fewer than {MIN_SAMPLES} samples "
+                        f"(a --quick or reduced run), e.g. {', '.join(short[:3])}")
+    return problems
+
+
+def check(conf: dict, allow_existing: bool = False, out=sys.stdout) -> int:
+    """Print every result file that must not be published; return how many there are."""
+    results = Path(conf["results_dir"])
+    try:
+        benchmarks = json.loads((results / "benchmarks.json").read_text())
+    except FileNotFoundError:
+        print(f"no results in {results}: run `python -m benchmarks.history record` first",
+              file=out)
+        return 1
+    types = {name: info.get("type") for name, info in benchmarks.items()
+             if isinstance(info, dict)}
+    bad = total = 0
+    for path in sorted(results.glob("*/*.json")):
+        if path.name == "machine.json":
+            continue
+        total += 1
+        data = json.loads(path.read_text())
+        problems = result_problems(data, types, allow_existing)
+        if problems:
+            bad += 1
+            machine = data.get("params", {}).get("machine", path.parent.name)
+            print(f"{path.relative_to(results)}:", file=out)
+            for problem in problems:
+                print(f"  {problem}", file=out)
+            print(f"  drop it: asv rm -y commit_hash={data.get('commit_hash', '?')} "
+                  f"machine={machine} python={data.get('python', '*')}", file=out)
+    print(f"{total - bad} of {total} result file(s) may be published", file=out)
+    return bad
+
+
+def _asv(conf_path: str, *args: str) -> int:
+    command = [sys.executable, "-m", "asv", *args, "--config", conf_path]
+    print("+", " ".join(command), flush=True)
+    return subprocess.call(command)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.history",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="asv.conf.json", help="asv configuration file")
+    commands = parser.add_subparsers(dest="command", required=True)
+    record = commands.add_parser("record", help="full asv runs, samples kept")
+    record.add_argument("range", nargs="*", default=["NEW"],
+                        help="commits, as asv run takes them (default: NEW)")
+    for name in ("check", "publish"):
+        sub = commands.add_parser(name, help=f"{name} the recorded results")
+        sub.add_argument("--allow-existing", action="store_true",
+                         help="accept results measured in an existing environment")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    conf = load_conf(args.config)
+
+    if args.command == "record":
+        if {"--quick", "-q", "--dry-run", "-n"} & set(extra):
+            parser.error("record makes full runs: no --quick (-q) or --dry-run (-n)")
+        status = 0
+        for commits in args.range:
+            status = _asv(args.config, "run", "--record-samples", *extra, commits) or status
+        return status or (1 if check(conf) else 0)
+    bad = check(conf, allow_existing=args.allow_existing)
+    if args.command == "check" or bad:
+        if bad and args.command == "publish":
+            print("not published: drop or rerun the results above (README, \"Benchmarks\")")
+        return 1 if bad else 0
+    return _asv(args.config, "publish", *extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
