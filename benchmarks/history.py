@@ -15,8 +15,9 @@ be published: those of ``--quick`` or other reduced runs (a time benchmark with 
 ``-E existing:...``: a working tree, possibly uncommitted, filed under a commit hash) rather
 than in the wheel asv built from that commit (a run of track benchmarks alone cannot be told
 from a full one: asv keeps one value per track). ``publish`` runs ``check`` and, only when it
-finds nothing, ``asv publish``. ``--config PATH`` (before the command) uses another asv
-configuration than ``asv.conf.json``.
+finds nothing, ``asv publish``, then patches the published ``graphdisplay.js`` so that a
+string parameter as the x-axis draws bars for several series too (``patch_graphdisplay``).
+``--config PATH`` (before the command) uses another asv configuration than ``asv.conf.json``.
 
 asv discovers benchmarks in this directory too: this module imports only the standard library
 and defines nothing that asv takes for a benchmark.
@@ -117,6 +118,116 @@ def check(conf: dict, allow_existing: bool = False, out=sys.stdout) -> int:
     return bad
 
 
+# asv 0.6's graphdisplay.js plots a string parameter as the x-axis in flot's "categories" mode:
+# the x values stay strings, which the flot-orderBars plugin (loaded by asv's index.html) reads
+# to space the bars of several series (series.data[0][0] minus the last x): NaN, so nothing is
+# drawn once two or more series are selected. The patch gives flot numeric positions 0..n-1 (in
+# the order of the parameter's values) with the labels as ticks; orderBars then groups the bars,
+# left-aligned as its offsets assume (centred on the tick), and a hook drops the bars of n/a
+# values that its shift would draw flat at 0. Nothing reads the label back from a data point:
+# the hover tooltip looks x up as a revision, with positions as with flot's category indices.
+# The anchor is asv's code, verbatim; a graphdisplay.js without it (another asv) is left alone.
+_GRAPHDISPLAY_CATEGORIES = """\
+                options.xaxis.mode = 'categories';
+                options.xaxis.tickLength = 0;
+                options.series = {
+                    bars: {
+                        show: true,
+                        barWidth: 0.6 / graphs.length,
+                        align: "center"
+                    }
+                };
+
+                // deep copy graphs and html-escape x-labels
+                graphs = $.extend(true, [], orig_graphs);
+                $.each(graphs, function(i, graph) {
+                    $.each(graph.data, function(j, point) {
+                        point[0] = $("<span>").text('' + point[0]).html();
+                    });
+                });
+"""
+_GRAPHDISPLAY_MARKER = "minisam: numeric category positions"
+_GRAPHDISPLAY_POSITIONS = "                /* " + _GRAPHDISPLAY_MARKER + """ (history.py):
+                   flot-orderBars spaces the bars of several series from their raw x values,
+                   NaN in flot's 'categories' mode: plot each value at its position among the
+                   parameter's values instead, labelled by (html-escaped) ticks. */
+                options.xaxis.tickLength = 0;
+                options.series = {
+                    bars: {
+                        show: true,
+                        barWidth: 0.6 / graphs.length,
+                        // orderBars' offsets centre a group of left-aligned bars on its tick
+                        align: graphs.length > 1 ? "left" : "center"
+                    }
+                };
+                var x_labels = [];
+                $.each($.asv.main_json.benchmarks[current_benchmark].params[x_coordinate_axis-1],
+                       function(k, value) {
+                    x_labels.push('' + $.asv.convert_benchmark_param_value(value));
+                });
+                options.xaxis.ticks = [];
+                $.each(x_labels, function(k, label) {
+                    options.xaxis.ticks.push([k, $("<span>").text(label).html()]);
+                });
+                options.xaxis.min = -0.5;
+                options.xaxis.max = x_labels.length - 0.5;
+                // orderBars shifts the (null) x of an n/a value too, which flot then draws as
+                // a flat bar at 0: clear it again (the options' hooks run after the plugins').
+                options.hooks = {processDatapoints: [function(plot, series, datapoints) {
+                    var points = datapoints.points;
+                    for (var k = 0; k + 1 < points.length; k += datapoints.pointsize) {
+                        if (points[k + 1] == null) {
+                            points[k] = null;
+                        }
+                    }
+                }]};
+
+                // deep copy graphs, x values -> positions
+                graphs = $.extend(true, [], orig_graphs);
+                $.each(graphs, function(i, graph) {
+                    $.each(graph.data, function(j, point) {
+                        point[0] = x_labels.indexOf('' + point[0]);
+                    });
+                });
+"""
+
+
+def patch_graphdisplay(path: str | Path, out=sys.stdout) -> bool:
+    """Patch the published asv ``graphdisplay.js`` at ``path`` so that a string parameter as
+    the x-axis is plotted at numeric positions (see above); True when the file has the patch
+    (now or already). A file without asv 0.6's category code is left unchanged, with a
+    warning."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        print(f"warning: {path} not patched ({error}): with several series selected, a string "
+              f"parameter as the x-axis draws an empty chart", file=out)
+        return False
+    if _GRAPHDISPLAY_MARKER in text:
+        return True
+    if text.count(_GRAPHDISPLAY_CATEGORIES) != 1:
+        print(f"warning: {path} not patched: it lacks the category x-axis code of asv 0.6 "
+              f"(another asv version?); with several series selected, a string parameter as "
+              f"the x-axis may draw an empty chart", file=out)
+        return False
+    path.write_text(text.replace(_GRAPHDISPLAY_CATEGORIES, _GRAPHDISPLAY_POSITIONS),
+                    encoding="utf-8")
+    print(f"patched {path}: string x-axes plot several series", file=out)
+    return True
+
+
+def _html_dir(conf: dict, publish_args: list[str]) -> Path:
+    """Where ``asv publish`` writes: its --html-dir/-o option, else the configuration's."""
+    html_dir = conf["html_dir"]
+    for i, arg in enumerate(publish_args):
+        if arg in ("--html-dir", "-o") and i + 1 < len(publish_args):
+            html_dir = publish_args[i + 1]
+        elif arg.startswith("--html-dir="):
+            html_dir = arg.split("=", 1)[1]
+    return Path(html_dir)
+
+
 def _asv(conf_path: str, *args: str) -> int:
     command = [sys.executable, "-m", "asv", *args, "--config", conf_path]
     print("+", " ".join(command), flush=True)
@@ -152,7 +263,10 @@ def main(argv=None) -> int:
         if bad and args.command == "publish":
             print("not published: drop or rerun the results above (README, \"Benchmarks\")")
         return 1 if bad else 0
-    return _asv(args.config, "publish", *extra)
+    status = _asv(args.config, "publish", *extra)
+    if status == 0:
+        patch_graphdisplay(_html_dir(conf, extra) / "graphdisplay.js")
+    return status
 
 
 if __name__ == "__main__":

@@ -6,11 +6,16 @@ benchmark parameter, asv.conf.json links the project)."""
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import importlib.util
 import inspect
+import io
 import json
 import math
+import os
 import pkgutil
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -273,3 +278,73 @@ def test_history_reads_asv_conf():
     assert conf["results_dir"] == str(ROOT / ".asv" / "results")
     assert conf == {**_asv_conf(), "results_dir": conf["results_dir"],
                     "html_dir": str(ROOT / ".asv" / "html")}
+
+
+def _asv_graphdisplay() -> Path:
+    """The installed asv's graphdisplay.js; skips without asv (MINISAM_REQUIRE_ASV=1, as CI sets
+    once asv is installed, makes that a failure)."""
+    spec = importlib.util.find_spec("asv")
+    if spec is None or not spec.origin:
+        if os.environ.get("MINISAM_REQUIRE_ASV"):
+            pytest.fail("asv is not installed")
+        pytest.skip("asv is not installed")
+    return Path(spec.origin).parent / "www" / "graphdisplay.js"
+
+
+def test_history_patches_asvs_category_x_axis(tmp_path):
+    """publish patches the published graphdisplay.js: a string parameter as the x-axis is
+    plotted at numeric positions with the labels as ticks, not in flot's categories mode
+    (whose string x values leave orderBars, and so the chart of several series, empty)."""
+    history = _import("benchmarks.history")
+    published = tmp_path / "graphdisplay.js"
+    published.write_bytes(_asv_graphdisplay().read_bytes())
+    original = published.read_text()
+    assert original.count("options.xaxis.mode = 'categories'") == 1
+    out = io.StringIO()
+    assert history.patch_graphdisplay(published, out=out), (
+        f"asv {importlib.metadata.version('asv')}'s graphdisplay.js changed: update the patch "
+        f"in benchmarks/history.py ({out.getvalue().strip()})")
+    assert "patched" in out.getvalue() and "warning" not in out.getvalue()
+    patched = published.read_text()
+    assert "options.xaxis.mode = 'categories'" not in patched
+    branch = patched[patched.index("if (x_coordinate_is_category) {"):]
+    branch = branch[:branch.index("var param_names")]
+    for code in ("options.xaxis.ticks", "options.xaxis.min = -0.5",
+                 "options.xaxis.max = x_labels.length - 0.5",
+                 "point[0] = x_labels.indexOf('' + point[0])", "$(\"<span>\").text(label).html()"):
+        assert code in branch, code
+    # only the category branch changed, and a second publish's patch leaves it as it is
+    start = original.index("options.xaxis.mode = 'categories'")
+    assert patched.startswith(original[:start])
+    assert patched.endswith(original[original.index("var param_names = $.asv.main_json"
+                                                    ".benchmarks[current_benchmark].param_names;"
+                                                    "\n            options.xaxis.axisLabel"):])
+    assert history.patch_graphdisplay(published, out=io.StringIO())
+    assert published.read_text() == patched
+    node = shutil.which("node")
+    if node:
+        subprocess.run([node, "--check", str(published)], check=True)
+
+
+def test_history_leaves_an_unknown_graphdisplay_alone(tmp_path):
+    history = _import("benchmarks.history")
+    other = tmp_path / "graphdisplay.js"
+    text = "if (x_coordinate_is_category) {\n    options.xaxis.mode = 'categories';\n}\n"
+    other.write_text(text)
+    out = io.StringIO()
+    assert not history.patch_graphdisplay(other, out=out)
+    assert other.read_text() == text
+    assert out.getvalue().startswith("warning:") and "not patched" in out.getvalue()
+    out = io.StringIO()
+    assert not history.patch_graphdisplay(tmp_path / "missing.js", out=out)
+    assert out.getvalue().startswith("warning:")
+    assert not (tmp_path / "missing.js").exists()
+
+
+def test_history_publishes_where_asv_publish_writes():
+    history = _import("benchmarks.history")
+    conf = {"html_dir": "/conf/html"}
+    assert history._html_dir(conf, []) == Path("/conf/html")
+    assert history._html_dir(conf, ["--html-dir", "out"]) == Path("out")
+    assert history._html_dir(conf, ["-o", "out"]) == Path("out")
+    assert history._html_dir(conf, ["--html-dir=out", "HEAD~3..HEAD"]) == Path("out")
