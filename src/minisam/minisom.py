@@ -33,7 +33,7 @@ from minisam import _minisom_core as core
 from minisam import _smoothing, reference
 from minisam._validation import check_choice, check_positive_int
 from minisam.backends import BACKEND_NAMES, make_backend
-from minisam.backends.compiled import NEIGHBOURHOOD_CODES, kernel_periods, skip_threshold
+from minisam.backends.compiled import NEIGHBOURHOOD_CODES, skip_threshold, torus_keywords
 from minisam.topology import MINISOM_HEX_SPACING, Topology, separable_columns
 
 __all__ = ["MiniSom", "fast_norm"]
@@ -904,7 +904,7 @@ callable
                                  np.ascontiguousarray(sigmas, dtype=np.float64), coords,
                                  max(grid_y, 1), NEIGHBOURHOOD_CODES[name], grid_y > 0,
                                  0.0 if exact else skip_threshold(np.float64),
-                                 backend._online_threads(flat), periods=kernel_periods(periods))
+                                 backend._online_threads(flat), **torus_keywords(periods))
             return
         for start in range(0, len(order), tables.steps_per_call):
             stop = start + tables.steps_per_call
