@@ -30,7 +30,7 @@ from collections import Counter, defaultdict
 import numpy as np
 
 from minisam import _minisom_core as core
-from minisam import _smoothing, reference
+from minisam import _slicing, _smoothing, reference
 from minisam._validation import check_choice, check_positive_int
 from minisam.backends import BACKEND_NAMES, make_backend
 from minisam.backends.compiled import NEIGHBOURHOOD_CODES, skip_threshold, torus_keywords
@@ -629,8 +629,12 @@ callable
         return self._topographic_error_rectangular(data)
 
     def _best_two(self, data):
-        """Flat indices of each sample's best and second-best node (Euclidean)."""
-        return self._backend.top2_many(self._flat_weights(), self._as_data(data))
+        """Flat indices of each sample's best and second-best node (Euclidean), searched in
+        row slices (see :mod:`minisam._slicing`)."""
+        flat, data = self._flat_weights(), self._as_data(data)
+        parts = [self._backend.top2_many(flat, data[a:b]) for a, b in
+                 _slicing.spans(0, len(data), _slicing.search_rows(*flat.shape))]
+        return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
 
     def _topographic_error_hexagonal(self, data):
         """Fraction of samples whose two best nodes are not 1 apart in the plane."""
@@ -826,9 +830,11 @@ callable
     def _train_online(self, data, order, etas, sigmas, fixed, verbose):
         """Run the online steps ``order`` (sample indices) with per-step schedules.
 
-        Runs of ordinary steps go to the backend's kernel; steps on fixed points and the last
-        step (whose activation map MiniSom leaves behind) are taken in NumPy exactly as MiniSom
-        takes them. Everything runs in NumPy when the kernels cannot (user callables, other
+        Runs of ordinary steps go to the backend's kernel in slices of bounded work (see
+        :mod:`minisam._slicing`; bitwise the result of one call), so that Ctrl-C and the
+        progress line act between slices; steps on fixed points and the last step (whose
+        activation map MiniSom leaves behind) are taken in NumPy exactly as MiniSom takes
+        them. Everything runs in NumPy when the kernels cannot (user callables, other
         activation distances).
         """
         n_steps = len(order)
@@ -836,31 +842,32 @@ callable
             return
         plan = self._kernel_plan(etas, sigmas)
         progress = core.Progress(n_steps) if verbose else None
-        chunk = max(1, n_steps // 100) if verbose else n_steps
+        mark = max(1, n_steps // 100)  # verbose: the line moves at least every 1 %
 
         def run(flat):
             w3 = self._weights
-            exact = plan is not None and self._needs_every_update(flat, etas)
+            per_slice, run_slice = 1, None
             if plan is None:
                 specials = np.arange(n_steps)
             else:
+                exact = self._needs_every_update(flat, etas)
+                per_slice, run_slice = self._online_slices(flat, plan, exact)
+                if verbose:
+                    per_slice = min(per_slice, mark)
                 specials = np.flatnonzero(np.isin(order, list(fixed))) if fixed else \
                     np.empty(0, dtype=np.int64)
                 specials = np.append(specials[specials < n_steps - 1], n_steps - 1)
             position = 0
             for special in specials:
-                while position < special:  # kernel run up to the next special step
-                    stop = min(special, position + chunk)
-                    self._kernel_steps(flat, data, order[position:stop], etas[position:stop],
-                                       sigmas[position:stop], plan, exact)
-                    position = stop
+                for a, b in _slicing.spans(position, int(special), per_slice):
+                    run_slice(flat, data, order[a:b], etas[a:b], sigmas[a:b])
                     if progress is not None:
-                        progress.update(position)
+                        progress.update(b)
                 sample = int(order[special])
                 self._python_step(w3, data[sample], fixed.get(sample), float(etas[special]),
                                   float(sigmas[special]))
                 position = special + 1
-                if progress is not None and (position % chunk == 0 or position == n_steps):
+                if progress is not None and (position % mark == 0 or position == n_steps):
                     progress.update(position)
 
         self._commit(run)
@@ -877,48 +884,58 @@ callable
         """
         return bool(np.max(np.abs(etas)) >= 0.95) or core.has_duplicate_rows(flat)
 
-    def _kernel_steps(self, flat, data, order, etas, sigmas, plan, exact):
-        """Online steps on the backend's kernel (``exact``: skipping no update).
+    def _online_slices(self, flat, plan, exact):
+        """``(steps per slice, run_slice)``: ``run_slice(flat, data, order, etas, sigmas)``
+        takes consecutive online steps on the backend's kernel (``exact``: skipping no
+        update), at most that many per call.
 
         MiniSom's gaussian goes to the kernels as the ``'tabulated'`` neighbourhood, its row
         and column factors computed here by NumPy as MiniSom computes them, so that every
         influence is bitwise MiniSom's, where ties between nodes can depend on the last bit:
         on a hexagonal map (node positions that are not a lattice) and in ``exact`` mode. The
         rectangular lattice otherwise uses the kernels' own gaussian (within an ulp, faster).
+        Tabulated slices are also capped so that their tables stay near 16 MiB.
         """
         name, coords, periods = plan
         grid_y = separable_columns(coords)
+        per_slice = _slicing.online_steps(*flat.shape)
         tables = None
         if name == "gaussian" and (grid_y == 0 or exact):
             tables = core.GaussianTables.for_positions(np.asarray(self._xx).T,
                                                        np.asarray(self._yy).T, periods)
         engine = core.online_kernel(self._backend)
+        skip = 0.0 if exact else skip_threshold(np.float64)
+
+        def contiguous(order, etas, sigmas):
+            return (np.ascontiguousarray(order, dtype=np.int64),
+                    np.ascontiguousarray(etas, dtype=np.float64),
+                    np.ascontiguousarray(sigmas, dtype=np.float64))
+
         if tables is None:
-            if engine is None:
-                self._backend.train_online(flat, data, order, etas, sigmas, coords, name,
-                                           periods)
-                return
-            kernels, backend = engine
-            kernels.train_online(flat, data, np.ascontiguousarray(order, dtype=np.int64),
-                                 np.ascontiguousarray(etas, dtype=np.float64),
-                                 np.ascontiguousarray(sigmas, dtype=np.float64), coords,
-                                 max(grid_y, 1), NEIGHBOURHOOD_CODES[name], grid_y > 0,
-                                 0.0 if exact else skip_threshold(np.float64),
-                                 backend._online_threads(flat), **torus_keywords(periods))
-            return
-        for start in range(0, len(order), tables.steps_per_call):
-            stop = start + tables.steps_per_call
-            part = (np.ascontiguousarray(order[start:stop], dtype=np.int64),
-                    np.ascontiguousarray(etas[start:stop], dtype=np.float64),
-                    np.ascontiguousarray(sigmas[start:stop], dtype=np.float64))
+            def run_slice(flat, data, order, etas, sigmas):
+                if engine is None:
+                    self._backend.train_online(flat, data, order, etas, sigmas, coords, name,
+                                               periods)
+                    return
+                kernels, backend = engine
+                kernels.train_online(flat, data, *contiguous(order, etas, sigmas), coords,
+                                     max(grid_y, 1), NEIGHBOURHOOD_CODES[name], grid_y > 0,
+                                     skip, backend._online_threads(flat),
+                                     **torus_keywords(periods))
+
+            return per_slice, run_slice
+
+        def run_tabulated(flat, data, order, etas, sigmas):
+            part = contiguous(order, etas, sigmas)
             step_tables = tables.tables(part[2])
             if engine is None:
                 reference.train_online(flat, data, *part, coords, "tabulated", step_tables)
-                continue
+                return
             kernels, backend = engine
             kernels.train_online(flat, data, *part, coords, 1, NEIGHBOURHOOD_CODES["tabulated"],
-                                 False, 0.0 if exact else skip_threshold(np.float64),
-                                 backend._online_threads(flat), tables=step_tables)
+                                 False, skip, backend._online_threads(flat), tables=step_tables)
+
+        return min(per_slice, tables.steps_per_call), run_tabulated
 
     def _winners(self, array, flat=None) -> np.ndarray:
         """Flat index of each sample's winning node under the activation distance, exactly as
