@@ -14,10 +14,11 @@ therefore cut every long call into *slices* of bounded work, chosen from the pro
 * winner searches of the quality measures: row slices of :func:`search_rows` rows (rows are
   independent).
 
-The budgets aim at about 0.02-0.05 s per slice on the compiled engines of the reference
-machine (2-core Zen 4), well inside the 0.1 s bound, at a cost below 1 % (one extra winner
-search per online slice, a few array views). The NumPy reference engine is slower per unit
-of work but runs its own Python loops, which handle signals between steps anyway.
+The budgets give 5-50 ms per slice on the compiled engines of the reference machine (2-core
+Zen 4; figures below), inside the 0.1 s aim, at a cost near 1 % (one extra winner search per
+online slice, a few array views). The NumPy reference engine is 5-20 times slower per unit of
+work (0.2-0.9 s per online slice) but runs its own Python loop per step, which handles
+signals between steps anyway.
 """
 
 from __future__ import annotations
@@ -26,16 +27,16 @@ from collections.abc import Iterator
 
 __all__ = ["ONLINE_SLICE_WORK", "SEARCH_SLICE_WORK", "online_steps", "search_rows", "spans"]
 
-#: Node-feature updates per online slice. Measured on the reference machine: a 40x40 map with
-#: 64 features (102,400 per step) runs 6-14 us/step on Cython and ~30 us/step on Numba, so a
-#: slice of 2**26 takes ~5-20 ms (Numba) at worst.
+#: Node-feature updates per online slice. Measured on the reference machine (float64,
+#: MiniSam's schedule, ms per slice with these budgets): 40x40 map, 64 features: Cython 7,
+#: Numba 23; 100x100, 3 features: Cython 9, Numba 50; 10x10, 3 features: Cython 7, Numba 15.
 ONLINE_SLICE_WORK = 1 << 26
 #: Fixed cost of one online step in the same units (loop overhead, the winner's
-#: neighbourhood factors): keeps slices of tiny maps from holding millions of steps.
-STEP_OVERHEAD = 1 << 10
-#: Sample-node-feature products per winner-search slice: the GEMM-based searches run
-#: 2.5e10-1e11 of them per second (0.17-0.6 M samples/s on 2500 nodes x 64 features), so a
-#: slice takes ~10-40 ms.
+#: neighbourhood factors: ~0.5 us on Cython, ~1 us on Numba for a 10x10 map): keeps slices
+#: of small maps from holding millions of steps.
+STEP_OVERHEAD = 1 << 12
+#: Sample-node-feature products per winner-search slice: 6,700 rows of 2500 nodes x 64
+#: features, measured 12 ms (Cython) and 48 ms (Numba) per slice in float32.
 SEARCH_SLICE_WORK = 1 << 30
 #: Fixed cost of one searched row in the same units.
 ROW_OVERHEAD = 1 << 8
