@@ -29,8 +29,9 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
+from minisam import _memory, _slicing, _smoothing, reference
 from minisam import _minisom_core as core
-from minisam import _slicing, _smoothing, reference
+from minisam._locking import locked
 from minisam._validation import check_choice, check_positive_int
 from minisam.backends import BACKEND_NAMES, make_backend
 from minisam.backends.compiled import NEIGHBOURHOOD_CODES, skip_threshold, torus_keywords
@@ -173,6 +174,8 @@ callable
             warnings.warn("Warning: sigma might be too high for the dimension of the map.",
                           UserWarning, stacklevel=2)
 
+        # rand, the scaled copy and the norms: about three float64 arrays of the weights' size
+        _memory.check_fits(f"a {x} x {y} map of {input_len} features", 3 * 8 * x * y * input_len)
         self._random_generator = np.random.RandomState(random_seed)
         self._learning_rate = learning_rate
         self._sigma = sigma
@@ -239,6 +242,7 @@ callable
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_backend", None)  # rebuilt on load (it holds library handles)
+        state.pop("_lock", None)  # each model gets its own
         return state
 
     def __setstate__(self, state):
@@ -251,6 +255,7 @@ callable
                                      state.get("_n_jobs"))
 
     # ------------------------------------------------------------------ MiniSom's API
+    @locked
     def get_weights(self):
         """The weights, an ``(x, y, input_len)`` array (the model's own, not a copy)."""
         return self._weights
@@ -269,9 +274,10 @@ callable
         """Set :attr:`_activation_map` to the activation distance of ``x`` to every node."""
         self._activation_map = self._activation_distance(x, self._weights)
 
+    @locked
     def activate(self, x):
         """The ``(x, y)`` map of activation distances from ``x`` to every node."""
-        self._activate(x)
+        self._activate(self._as_sample(x))
         return self._activation_map
 
     # decay functions (MiniSom's names and signatures)
@@ -370,11 +376,13 @@ callable
         """Check that ``data`` has ``input_len`` features; return it as a float64 array."""
         return self._as_data(data)
 
+    @locked
     def winner(self, x):
         """Map coordinates ``(i, j)`` (a tuple of NumPy integers) of the node nearest to ``x``."""
-        self._activate(x)
+        self._activate(self._as_sample(x))
         return np.unravel_index(self._activation_map.argmin(), self._activation_map.shape)
 
+    @locked
     def update(self, x, win, t, max_iteration):
         """One online step: move every node towards ``x`` by
         ``learning_rate(t) * neighborhood(win, sigma(t)) * (x - w)``.
@@ -390,11 +398,16 @@ callable
         max_iteration : int
             Number of steps (or epochs) of the training the decay functions refer to.
         """
+        x = self._as_sample(x)
+        win = self._check_node("win", win)
+        _check_real("t", t)
+        _check_real("max_iteration", max_iteration, positive=True)
         eta = self._learning_rate_decay_function(self._learning_rate, t, max_iteration)
         sig = self._sigma_decay_function(self._sigma, t, max_iteration)
         g = self.neighborhood(win, sig) * eta
         self._weights += g[..., None] * (x - self._weights)
 
+    @locked
     def quantization(self, data):
         """The weights of each sample's best-matching unit (Euclidean), ``(n, input_len)``."""
         data = self._as_data(data)
@@ -402,6 +415,7 @@ callable
         index, _ = core.euclidean_bmu(self._backend, flat, data)
         return flat[index]
 
+    @locked
     def random_weights_init(self, data):
         """Set the weights of every node to a sample of ``data`` picked at random."""
         data = self._as_data(data)
@@ -409,6 +423,7 @@ callable
         picks = [self._random_generator.randint(len(data)) for _ in range(int(np.prod(shape)))]
         self._weights[np.unravel_index(np.arange(len(picks)), shape)] = data[picks]
 
+    @locked
     def pca_weights_init(self, data):
         """Spread the weights over the plane of the first two principal components of
         ``data``, centred on its mean (deterministic)."""
@@ -453,6 +468,7 @@ callable
             checked[int(k)] = (int(i), int(j))
         return checked
 
+    @locked
     def train(self, data, num_iteration, random_order=False, verbose=False, use_epochs=False,
               fixed_points=None):
         """Online training.
@@ -476,6 +492,9 @@ callable
         """
         num_iteration = self._check_iteration_number(num_iteration)
         array = self._as_data(data)
+        steps = num_iteration * (len(array) if use_epochs else 1)
+        # sample order, decay arguments, learning rates and sigmas: 8 bytes each per step
+        _memory.check_fits(f"{steps:,} training steps", 40 * steps)
         fixed = self._check_fixed_points(fixed_points, array) if fixed_points else {}
         state = self._random_generator.get_state()
         try:
@@ -496,10 +515,12 @@ callable
         if verbose:
             print('\n quantization error:', self.quantization_error(array))
 
+    @locked
     def train_random(self, data, num_iteration, verbose=False):
         """Online training, ``num_iteration`` steps on samples picked in random order."""
         self.train(data, num_iteration, random_order=True, verbose=verbose)
 
+    @locked
     def train_batch(self, data, num_iteration, verbose=False):
         """Online training, ``num_iteration`` steps on the samples in order (cyclically).
 
@@ -508,6 +529,7 @@ callable
         """
         self.train(data, num_iteration, random_order=False, verbose=verbose)
 
+    @locked
     def train_batch_offline(self, data, num_iteration, verbose=False):
         """Batch training (Kohonen's batch map, damped): one update of the whole map per
         iteration.
@@ -535,6 +557,7 @@ callable
         if verbose:
             print(f'\nQuantization Error: {self.quantization_error(array):.4f}')
 
+    @locked
     def distance_map(self, scaling='sum'):
         """The U-matrix: for every node, the sum (``scaling='sum'``) or mean (``'mean'``) of
         the Euclidean distances between its weights and those of its adjacent nodes, divided
@@ -562,6 +585,7 @@ callable
         um = np.nanmean(um, axis=2) if scaling == 'mean' else np.nansum(um, axis=2)
         return um / um.max()
 
+    @locked
     def activation_response(self, data):
         """How many samples each node wins (activation distance), an ``(x, y)`` float array."""
         array = self._as_data(data)
@@ -580,12 +604,14 @@ callable
             np.power(w, 2).sum(axis=1, keepdims=True).T
         return np.sqrt(np.maximum(0, squares))
 
+    @locked
     def quantization_error(self, data):
         """Mean Euclidean distance between each sample and its best-matching unit."""
         data = self._as_data(data)
         _, d2 = core.euclidean_bmu(self._backend, self._flat_weights(), data)
         return np.mean(np.sqrt(d2))
 
+    @locked
     def distortion_measure(self, data):
         """``sum over samples x and nodes n of h(c(x), n) * |x - w_n|`` with ``h`` the
         neighbourhood at the initial ``sigma`` and ``c(x)`` the winner (activation distance).
@@ -614,6 +640,7 @@ callable
                 total += value
         return total
 
+    @locked
     def topographic_error(self, data):
         """Fraction of samples whose best and second-best nodes (Euclidean) are not adjacent:
         on a rectangular map adjacent means at most one step apart along each axis (diagonals
@@ -668,6 +695,7 @@ callable
         y_size = self._weights.shape[1]
         return self.convert_map_to_euclidean((int(index // y_size), int(index % y_size)))
 
+    @locked
     def win_map(self, data, return_indices=False):
         """``defaultdict(list)``: for every winning node ``(i, j)``, the samples it wins (or
         their indices with ``return_indices=True``), in data order."""
@@ -678,6 +706,7 @@ callable
             winmap[position].append(n if return_indices else sample)
         return winmap
 
+    @locked
     def labels_map(self, data, labels):
         """``defaultdict``: for every winning node ``(i, j)``, a ``Counter`` of the labels of
         the samples it wins."""
@@ -709,13 +738,13 @@ callable
                             f"{self._input_len}), got a 1-D array of shape {array.shape}")
         if array.shape[1] != self._input_len:
             raise ValueError(f'Received {array.shape[1]} features, expected '
-                             f'{self._input_len}.')
+                             f'{self._input_len}: data has shape {array.shape}.')
         if array.ndim != 2:
             raise ValueError(f"data must be a 2-D array of samples, got shape {array.shape}")
         if array.dtype.kind not in "biuf":
             try:
                 array = array.astype(np.float64)
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, OverflowError) as exc:
                 raise TypeError(f"data must hold real numbers, got dtype {array.dtype}") from exc
         array = np.ascontiguousarray(array, dtype=np.float64)
         for start in range(0, len(array), 1 << 15):  # in blocks: no n x input_len mask
@@ -726,6 +755,46 @@ callable
                                  f"{block[tuple(bad)]} at index ({start + int(bad[0])}, "
                                  f"{int(bad[1])})")
         return array
+
+    def _as_sample(self, x) -> np.ndarray:
+        """``x`` as a float64 vector of ``input_len`` finite values (or a scalar, which
+        broadcasts over the features as in MiniSom), or a ``TypeError`` / ``ValueError``
+        naming ``x`` (MiniSom computes with NaN and picks an arbitrary node)."""
+        try:
+            array = np.asarray(x)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"x must be a vector of {self._input_len} numbers: {exc}") from exc
+        if array.dtype.kind == "c":
+            raise TypeError(f"x must be real-valued, got complex dtype {array.dtype}")
+        if array.dtype.kind not in "biuf":
+            try:
+                array = array.astype(np.float64)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise TypeError(f"x must hold real numbers, got dtype {array.dtype}") from exc
+        if array.shape not in ((self._input_len,), ()):  # a scalar broadcasts, as in MiniSom
+            raise ValueError(f"x must be a vector of {self._input_len} values (input_len), "
+                             f"got shape {array.shape}")
+        array = np.array(array, dtype=np.float64)
+        if not np.isfinite(array).all():
+            bad = int(np.flatnonzero(~np.isfinite(array.reshape(-1)))[0])
+            raise ValueError(f"x must contain only finite values; found "
+                             f"{array.reshape(-1)[bad]} at index {bad}")
+        return array
+
+    def _check_node(self, name, position) -> tuple[int, int]:
+        """``position`` as the map coordinates ``(i, j)`` of a node, or an error naming it."""
+        try:
+            i, j = position
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must be a pair (i, j) of map coordinates, got "
+                            f"{position!r}") from exc
+        for value in (i, j):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"{name} must be a pair of integers, got {position!r}")
+        x_size, y_size = self._weights.shape[0], self._weights.shape[1]
+        if not (0 <= i < x_size and 0 <= j < y_size):
+            raise ValueError(f"{name} {position!r} is outside the {x_size} x {y_size} map")
+        return int(i), int(j)
 
     def _flat_weights(self) -> np.ndarray:
         """The weights as a C-contiguous float64 ``(n_nodes, n_features)`` array."""
