@@ -404,6 +404,10 @@ callable
         _check_real("max_iteration", max_iteration, positive=True)
         eta = self._learning_rate_decay_function(self._learning_rate, t, max_iteration)
         sig = self._sigma_decay_function(self._sigma, t, max_iteration)
+        if not (math.isfinite(eta) and math.isfinite(sig) and 2 * sig * sig > 0):
+            raise ValueError(f"t and max_iteration ({t!r}, {max_iteration!r}) give a learning "
+                             f"rate of {eta!r} and a sigma of {sig!r}, with which the update "
+                             f"is undefined")
         g = self.neighborhood(win, sig) * eta
         self._weights += g[..., None] * (x - self._weights)
 
@@ -433,7 +437,13 @@ callable
         if len(self._neigx) == 1 or len(self._neigy) == 1:
             warnings.warn('PCA initialization inappropriate: One of the dimensions of the '
                           'map is 1.', UserWarning, stacklevel=2)
-        eigvals, eigvecs = np.linalg.eigh(np.cov(data, rowvar=False))
+        if len(data) < 2:
+            raise ValueError("data must have at least 2 samples for pca initialization (their "
+                             "covariance is undefined otherwise)")
+        try:
+            eigvals, eigvecs = np.linalg.eigh(np.cov(data, rowvar=False))
+        except np.linalg.LinAlgError as exc:  # e.g. a covariance that overflows to inf
+            raise ValueError(f"data has no principal components: {exc}") from exc
         by_variance = np.argsort(eigvals)[::-1]
         pc1 = eigvecs[:, by_variance[0]]
         pc2 = eigvecs[:, by_variance[1]]
