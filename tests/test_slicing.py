@@ -18,7 +18,7 @@ def slicing(monkeypatch):
     """Set the slice sizes of every long call."""
 
     def use(size):
-        monkeypatch.setattr(_slicing, "online_steps", lambda n_nodes, n_features: size)
+        monkeypatch.setattr(_slicing, "online_steps", lambda n_nodes, n_features, engine: size)
         monkeypatch.setattr(_slicing, "search_rows", lambda n_nodes, n_features: size)
 
     return use
@@ -32,9 +32,11 @@ def test_spans_cover_the_range_and_cut_at_checkpoints():
         list(_slicing.spans(0, 3, 0))
 
 
-def test_slice_sizes_bound_the_work():
-    assert _slicing.online_steps(1600, 64) * 1600 * 64 <= _slicing.ONLINE_SLICE_WORK
-    assert _slicing.online_steps(10**6, 10**3) == 1  # a step bigger than the budget: one
+@pytest.mark.parametrize("engine", ["numpy", "cython", "numba"])
+def test_slice_sizes_bound_the_work(engine):
+    steps = _slicing.online_steps(1600, 64, engine)
+    assert 1 < steps and steps * 1600 * 64 <= _slicing.ONLINE_SLICE_WORK[engine]
+    assert _slicing.online_steps(10**6, 10**3, engine) == 1  # a step over the budget: one
     assert _slicing.search_rows(2500, 64) * 2500 * 64 <= _slicing.SEARCH_SLICE_WORK
     assert _slicing.search_rows(1, 1) * 1 <= _slicing.SEARCH_SLICE_WORK
 

@@ -14,11 +14,11 @@ therefore cut every long call into *slices* of bounded work, chosen from the pro
 * winner searches of the quality measures: row slices of :func:`search_rows` rows (rows are
   independent).
 
-The budgets give 5-50 ms per slice on the compiled engines of the reference machine (2-core
-Zen 4; figures below), inside the 0.1 s aim, at a cost near 1 % (one extra winner search per
-online slice, a few array views). The NumPy reference engine is 5-20 times slower per unit of
-work (0.2-0.9 s per online slice) but runs its own Python loop per step, which handles
-signals between steps anyway.
+The budgets give 15-50 ms per slice on the compiled engines of the reference machine (2-core
+Zen 4; figures below), inside the 0.1 s aim, at a cost near 1 % (one extra winner search and
+the kernel's set-up per online slice, a few array views). The NumPy reference engine is 5-20
+times slower per unit of work (0.2-0.9 s per online slice) but runs its own Python loop per
+step, which handles signals between steps anyway.
 """
 
 from __future__ import annotations
@@ -27,16 +27,18 @@ from collections.abc import Iterator
 
 __all__ = ["ONLINE_SLICE_WORK", "SEARCH_SLICE_WORK", "online_steps", "search_rows", "spans"]
 
-#: Node-feature updates per online slice. Measured on the reference machine (float64,
-#: MiniSam's schedule, ms per slice with these budgets): 40x40 map, 64 features: Cython 7,
-#: Numba 23; 100x100, 3 features: Cython 9, Numba 50; 10x10, 3 features: Cython 7, Numba 15.
-ONLINE_SLICE_WORK = 1 << 26
+#: Node-feature updates per online slice, per engine. Measured on the reference machine
+#: (float64, MiniSam's schedule, ms per slice with these budgets): 40x40 map, 64 features:
+#: Cython 25, Numba 23; 100x100, 3 features: Cython 34, Numba 43; 10x10, 3 features: Cython
+#: 29, Numba 15. A Cython call has a fixed cost of about 25 steps (its working copy of the
+#: weights, the threads' wake-up), so its slices are 4 times longer: that cost stays near 1 %.
+ONLINE_SLICE_WORK = {"cython": 1 << 28, "numba": 1 << 26, "numpy": 1 << 26}
 #: Fixed cost of one online step in the same units (loop overhead, the winner's
 #: neighbourhood factors: ~0.5 us on Cython, ~1 us on Numba for a 10x10 map): keeps slices
 #: of small maps from holding millions of steps.
 STEP_OVERHEAD = 1 << 12
 #: Sample-node-feature products per winner-search slice: 6,700 rows of 2500 nodes x 64
-#: features, measured 12 ms (Cython) and 48 ms (Numba) per slice in float32.
+#: features, measured 12 ms (Cython) and 22-48 ms (Numba) per slice in float32.
 SEARCH_SLICE_WORK = 1 << 30
 #: Fixed cost of one searched row in the same units.
 ROW_OVERHEAD = 1 << 8
@@ -44,9 +46,10 @@ ROW_OVERHEAD = 1 << 8
 MIN_SEARCH_ROWS = 1 << 10
 
 
-def online_steps(n_nodes: int, n_features: int) -> int:
-    """Online steps per kernel call for a map of ``n_nodes`` nodes of ``n_features``."""
-    return max(1, ONLINE_SLICE_WORK // (n_nodes * n_features + STEP_OVERHEAD))
+def online_steps(n_nodes: int, n_features: int, engine: str) -> int:
+    """Online steps per kernel call of ``engine`` (``'cython'``, ``'numba'``, ``'numpy'``)
+    for a map of ``n_nodes`` nodes of ``n_features``."""
+    return max(1, ONLINE_SLICE_WORK[engine] // (n_nodes * n_features + STEP_OVERHEAD))
 
 
 def search_rows(n_nodes: int, n_features: int) -> int:

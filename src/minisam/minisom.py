@@ -977,12 +977,13 @@ callable
         """
         name, coords, periods = plan
         grid_y = separable_columns(coords)
-        per_slice = _slicing.online_steps(*flat.shape)
+        engine = core.online_kernel(self._backend)
+        per_slice = _slicing.online_steps(*flat.shape, "numpy" if engine is None
+                                          else engine[1].name)
         tables = None
         if name == "gaussian" and (grid_y == 0 or exact):
             tables = core.GaussianTables.for_positions(np.asarray(self._xx).T,
                                                        np.asarray(self._yy).T, periods)
-        engine = core.online_kernel(self._backend)
         skip = 0.0 if exact else skip_threshold(np.float64)
 
         def contiguous(order, etas, sigmas):

@@ -200,7 +200,7 @@ class MiniSam:
     def _online(self, flat, data, order, alphas, sigmas, watch) -> None:
         """Online steps ``order`` in slices of bounded work (see :mod:`minisam._slicing`),
         reporting each slice to ``watch``; stops early when the callback says so."""
-        per_slice = _slicing.online_steps(*flat.shape)
+        per_slice = _slicing.online_steps(*flat.shape, self.backend_plan["train_online"])
         with watch:
             for a, b in _slicing.spans(0, len(order), per_slice, watch.every_cut):
                 self._backend.train_online(flat, data, order[a:b], alphas[a:b], sigmas[a:b],
