@@ -12,6 +12,7 @@ The example count per test is bounded (``MAX_EXAMPLES``) so that the suite stays
 
 from __future__ import annotations
 
+import numbers
 import os
 import tempfile
 import warnings
@@ -148,9 +149,9 @@ def normalise(result):
     return result
 
 
-def check_call(make, state, method, argument_name, weird, call):
-    """The property: works and equals the clean call, or fails naming the argument with the
-    model unchanged."""
+def check_call(make, state, method, argument_name, weird, call, clean=clean):
+    """The property: works and equals the call on ``clean(weird)``, or fails naming the
+    argument with the model unchanged."""
     model = make()
     before = state(model)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -249,3 +250,77 @@ def test_minisom_update_arguments(win, t, max_iteration):
         assert minisom_state(som) == before
         return
     assert np.isfinite(som.get_weights()).all()
+
+
+def clean_count(count):
+    """An iteration count as the plain int it stands for (None for anything else)."""
+    if isinstance(count, numbers.Integral) and not isinstance(count, (bool, np.bool_)):
+        return int(count)
+    return None
+
+
+COUNTS = st.one_of(st.integers(-2, 12), st.floats(allow_nan=True), st.booleans(),
+                   st.sampled_from([np.int64(3), np.float64(2.0), "4", None, [2]]))
+
+
+@pytest.mark.parametrize("method", ["train_random", "train_epochs", "train_batch"])
+@FUZZ
+@given(count=COUNTS)
+def test_minisam_iteration_counts(method, count):
+    data = np.random.default_rng(0).random((5, FEATURES))
+    argument = "num_epochs" if method == "train_epochs" else "num_iteration"
+    check_call(minisam_model, minisam_state, method, argument, count,
+               lambda som, n: getattr(som, method)(data, n), clean_count)
+
+
+@pytest.mark.parametrize("method", ["train", "train_random", "train_batch",
+                                    "train_batch_offline"])
+@FUZZ
+@given(count=COUNTS)
+def test_minisom_iteration_counts(method, count):
+    data = np.random.default_rng(0).random((5, FEATURES))
+    check_call(minisom_model, minisom_state, method, "num_iteration", count,
+               lambda som, n: getattr(som, method)(data, n), clean_count)
+
+
+@FUZZ
+@given(xy=st.one_of(st.tuples(st.integers(-6, 6), st.integers(-6, 6)),
+                    st.tuples(st.floats(0, 2), st.integers(0, 2)), st.just((1,)),
+                    st.just((np.array([0, 3]), np.array([1, 2]))), st.just("ab"), st.none()))
+def test_minisom_convert_map_to_euclidean(xy):
+    som = minisom_model()
+    try:
+        xx, yy = som.convert_map_to_euclidean(xy)
+    except (TypeError, ValueError) as exc:
+        assert "xy" in str(exc)
+        return
+    i, j = xy
+    assert_equal = np.testing.assert_array_equal
+    assert_equal(xx, som.get_euclidean_coordinates()[0][i, j])
+    assert_equal(yy, som.get_euclidean_coordinates()[1][i, j])
+
+
+@FUZZ
+@given(scaling=st.one_of(st.sampled_from(["sum", "mean", "max", "", None]), st.integers()))
+def test_minisom_distance_map_scaling(scaling):
+    som = minisom_model()
+    try:
+        result = som.distance_map(scaling=scaling)
+    except (TypeError, ValueError) as exc:
+        assert "scaling" in str(exc)
+        return
+    assert result.shape == (4, 3) and np.isfinite(result).all()
+
+
+@FUZZ
+@given(labels=st.one_of(st.lists(st.integers(0, 3), min_size=0, max_size=8),
+                        st.lists(st.text(max_size=2), min_size=5, max_size=5)))
+def test_minisom_labels_map_labels(labels):
+    data = np.random.default_rng(0).random((5, FEATURES))
+    som = minisom_model()
+    try:
+        result = som.labels_map(data, labels)
+    except (TypeError, ValueError) as exc:
+        assert "labels" in str(exc)
+        return
+    assert sum(sum(counter.values()) for counter in result.values()) == len(data)

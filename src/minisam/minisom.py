@@ -267,8 +267,20 @@ callable
         return self._xx.T, self._yy.T
 
     def convert_map_to_euclidean(self, xy):
-        """Position in the plane of the node(s) at map coordinates ``xy``."""
-        return self._xx.T[xy], self._yy.T[xy]
+        """Position in the plane of the node(s) at map coordinates ``xy``: a pair ``(i, j)``
+        of integers (or of integer arrays, as NumPy indexes), within the map."""
+        try:
+            i, j = xy
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"xy must be a pair (i, j) of map coordinates, got {xy!r}") from exc
+        for size, index in zip(self._weights.shape[:2], (i, j), strict=True):
+            index = np.asarray(index)
+            if index.dtype.kind not in "iu":
+                raise TypeError(f"xy must hold integers, got {xy!r}")
+            if index.size and not (-size <= index.min() and index.max() < size):
+                raise ValueError(f"xy {xy!r} is outside the {self._weights.shape[0]} x "
+                                 f"{self._weights.shape[1]} map")
+        return self._xx.T[i, j], self._yy.T[i, j]
 
     def _activate(self, x):
         """Set :attr:`_activation_map` to the activation distance of ``x`` to every node."""
