@@ -41,6 +41,13 @@ CHILD = textwrap.dedent('''
         data = rng.random((100_000, 64))
         call = lambda n: som.train_batch(data, n)
         unit_work = 1  # epochs
+    elif method == "quantization_error":  # a winner search over many rows
+        som = MiniSam(200, 200, 64, random_seed=0, backend=engine, dtype=np.float32)
+        state = lambda: (som.get_weights().tobytes(), som._rng.bit_generator.state)
+        pool = rng.random((20_000, 64), dtype=np.float32)
+        call = lambda n: som.quantization_error(np.resize(pool, (n, 64)) if n > len(pool)
+                                                else pool[:n])
+        unit_work = 4000  # rows
     else:
         data = rng.random((1000, 64))
         call = lambda n: som.train_random(data, n)
@@ -49,6 +56,9 @@ CHILD = textwrap.dedent('''
     call(unit_work)  # compiles (or loads) the kernels, and measures their speed
     per_unit = (time.perf_counter() - t) / unit_work
     count = max(unit_work, int(15.0 / per_unit))  # a call of about 15 s
+    if method == "quantization_error":  # the rows, made before the call
+        rows = np.resize(pool, (count, 64))
+        call = lambda n: som.quantization_error(rows)
     before = state()
     print(json.dumps({"ready": time.monotonic(), "expected_s": count * per_unit}), flush=True)
     try:
@@ -62,7 +72,8 @@ CHILD = textwrap.dedent('''
 
 CASES = [("MiniSam", engine, "train_random")
          for engine in ("numpy", "cython", "numba") if engine in available_backends()]
-CASES += [("MiniSam", "auto", "train_batch"), ("MiniSom", "auto", "train_random")]
+CASES += [("MiniSam", "auto", "train_batch"), ("MiniSom", "auto", "train_random"),
+          ("MiniSam", "auto", "quantization_error")]
 
 
 def interrupt(api: str, engine: str, method: str, after_s: float = 1.0) -> dict:

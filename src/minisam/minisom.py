@@ -153,7 +153,11 @@ callable
       ``decay_function`` or ``activation_distance`` that is neither a known name nor callable,
       empty data, data with NaN or infinity, and fixed points with non-integer coordinates
       raise ``TypeError``/``ValueError`` before any work, and a failed call leaves the weights
-      and the random generator as they were.
+      and the random generator as they were. ``winner``, ``activate`` and ``update`` refuse
+      NaN, infinity and vectors of the wrong length.
+    * Long calls run in slices, so Ctrl-C surfaces within milliseconds and leaves the model
+      as it was; calls on one model from several threads run one at a time (a lock per
+      model); a process forked after training runs the kernels serially instead of hanging.
     """
 
     Y_HEX_CONV_FACTOR = MINISOM_HEX_SPACING

@@ -80,6 +80,12 @@ class MiniSam:
     Both the radius and the learning rate decay as ``value_0 * exp(-t / lam)`` with
     ``lam = num_iteration / ln(sigma_0)``, so the radius reaches 1 at the end of training.
     When ``sigma_0 <= 1`` that formula would make them grow; minisam then keeps both constant.
+
+    Long calls run in slices of bounded work (bitwise one kernel call's result), so Ctrl-C,
+    ``progress=True`` and callbacks act within a slice's time; an interrupted or failed call
+    leaves the weights and random state as they were. Calls on one model from several
+    threads run one at a time (a lock per model). A process forked after training runs the
+    kernels serially, with one ``RuntimeWarning`` (see README "Long runs").
     """
 
     def __init__(self, x, y, input_len, sigma=None, learning_rate=0.5,
