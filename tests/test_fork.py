@@ -75,6 +75,7 @@ CHILD = textwrap.dedent('''
 ''')
 
 ENGINES = [name for name in ("numpy", "cython", "numba") if name in available_backends()]
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
 
 
 @pytest.mark.parametrize("engine", ENGINES)

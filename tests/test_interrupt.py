@@ -20,6 +20,9 @@ import pytest
 
 from minisam import available_backends
 
+pytestmark = pytest.mark.skipif(sys.platform == "win32",
+                                reason="SIGINT cannot be sent to a process on Windows")
+
 #: The bound the issue sets on this machine kind (the one timed assertion of the suite).
 LATENCY_BOUND_S = 0.5
 

@@ -9,7 +9,6 @@ without a callback and ``track`` a checkpoint costs a comparison.
 
 from __future__ import annotations
 
-import numbers
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -116,12 +115,8 @@ class Watch:
             raise TypeError(f"callback must be callable or None, got "
                             f"{type(callback).__name__}")
         self.callback = callback
-        if every is not None and (isinstance(every, (bool, np.bool_))
-                                  or not isinstance(every, numbers.Integral)):
-            raise TypeError(f"callback_every must be a positive integer or None, got "
-                            f"{type(every).__name__} {every!r}")
-        self.every = check_positive_int("callback_every", every if every is not None
-                                        else default_every)
+        self.every = (default_every if every is None
+                      else check_positive_int("callback_every", every))
         self.track = check_track(track)
         self.measure = measure
         self.description = description
@@ -143,7 +138,7 @@ class Watch:
 
     def __enter__(self) -> Watch:
         if self.progress:
-            from tqdm.auto import tqdm  # optional at import time: only a bar needs it
+            from tqdm import tqdm  # imported only when a bar is asked for
 
             self._bar = tqdm(total=self.total, unit=self.unit, desc=self.description,
                              file=sys.stderr, dynamic_ncols=True)
