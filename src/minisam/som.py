@@ -9,8 +9,7 @@ import warnings
 import numpy as np
 
 from minisam import _memory, _persistence, _slicing
-from minisam._locking import locked as _locked
-from minisam._locking import model_lock
+from minisam._locking import locked, model_lock
 from minisam._schedules import decay_time_constant, exponential_schedule
 from minisam._validation import (
     check_choice,
@@ -145,7 +144,7 @@ class MiniSam:
                 f"dtype={self.dtype.name}, topology={self.topology!r}, "
                 f"toroidal={self.toroidal!r})")
 
-    @_locked
+    @locked
     def get_weights(self) -> np.ndarray:
         """A copy of the weights, shape ``(x, y, input_len)``."""
         return self._weights.copy()
@@ -228,7 +227,7 @@ class MiniSam:
                                    self.neighborhood_function, self._grid.periods)
 
     # ------------------------------------------------------------------ initialisation
-    @_locked
+    @locked
     def random_weights_init(self, data) -> None:
         """Set each node's weights to a sample of ``data`` drawn at random (with replacement)."""
         data = self._data(data)
@@ -236,7 +235,7 @@ class MiniSam:
         self._weights = data[picks].reshape(self.x, self.y, self.input_len).copy()
 
     # ------------------------------------------------------------------ training
-    @_locked
+    @locked
     def train_random(self, data, num_iteration, *, progress=False, callback=None,
                      callback_every=None, track=None) -> None:
         """Online training: ``num_iteration`` steps, each on one sample drawn at random.
@@ -275,7 +274,7 @@ class MiniSam:
 
         self._commit(run)
 
-    @_locked
+    @locked
     def train_epochs(self, data, num_epochs, *, progress=False, callback=None,
                      callback_every=None, track=None) -> None:
         """Online training in Sam's order: every sample, in order, once per epoch.
@@ -301,7 +300,7 @@ class MiniSam:
 
         self._commit(run)
 
-    @_locked
+    @locked
     def train_batch(self, data, num_iteration, *, progress=False, callback=None,
                     callback_every=None, track=None) -> None:
         """Batch training: ``num_iteration`` epochs, one update of the whole map per epoch.
@@ -352,21 +351,21 @@ class MiniSam:
         first, second = self._search(flat, data, second=True)
         return float(np.mean(~self._grid.adjacent(first, second)))
 
-    @_locked
+    @locked
     def winner(self, v) -> tuple[int, int]:
         """Grid position ``(i, j)`` of the best-matching unit of the vector ``v``."""
         v = check_vector("v", v, self.input_len, self.dtype)
         index, _ = self._backend.bmu_many(self._flat(), v[None, :])
         return self._grid.position(index[0])
 
-    @_locked
+    @locked
     def quantization(self, data) -> np.ndarray:
         """Weights of each sample's best-matching unit, shape ``(n_samples, input_len)``."""
         data = self._data(data)
         index, _ = self._search(self._flat(), data)
         return self._flat()[index]
 
-    @_locked
+    @locked
     def activation_response(self, data) -> np.ndarray:
         """How many samples each node wins, as an ``(x, y)`` int64 array."""
         data = self._data(data)
@@ -374,12 +373,12 @@ class MiniSam:
         counts = np.bincount(index, minlength=self._grid.n_nodes)
         return counts.reshape(self.x, self.y).astype(np.int64)
 
-    @_locked
+    @locked
     def quantization_error(self, data) -> float:
         """Mean Euclidean distance between each sample and its best-matching unit."""
         return self._quantization_error(self._flat(), self._data(data))
 
-    @_locked
+    @locked
     def topographic_error(self, data) -> float:
         """Fraction of samples whose best and second-best nodes are not adjacent.
 
@@ -398,7 +397,7 @@ class MiniSam:
             return self._grid.mean_neighbour_distance(self._weights)
 
     # ------------------------------------------------------------------ persistence
-    @_locked
+    @locked
     def save(self, path) -> None:
         """Save the model (weights, hyper-parameters, random state) to a ``.npz`` file."""
         _persistence.save(path, weights=self._weights, x=self.x, y=self.y,
