@@ -243,7 +243,8 @@ def vandalise(weights, *args, **kwargs):
 
 @pytest.mark.parametrize(("method", "kernel"), [("train_random", "train_online"),
                                                 ("train_epochs", "train_online"),
-                                                ("train_batch", "batch_epoch")])
+                                                ("train_batch", "batch_sums"),
+                                                ("train_batch", "batch_update")])
 @pytest.mark.parametrize("backend", ["numpy", "auto"])
 def test_backend_failure_leaves_model_unchanged(monkeypatch, method, kernel, backend):
     som = make_model(backend=backend)

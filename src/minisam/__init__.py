@@ -9,12 +9,13 @@ installation (build, OpenMP, backends, threads, BLAS) for bug reports.
 
 from minisam._config import show_config
 from minisam._version import __version__
+from minisam._watch import TrainingState
 from minisam.backends import available_backends
 from minisam.minisom import MiniSom
 from minisam.som import MiniSam
 
-__all__ = ["MiniSam", "MiniSom", "__version__", "available_backends", "openmp_enabled",
-           "show_config"]
+__all__ = ["MiniSam", "MiniSom", "TrainingState", "__version__", "available_backends",
+           "openmp_enabled", "show_config"]
 
 
 def openmp_enabled() -> bool:

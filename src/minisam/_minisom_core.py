@@ -20,7 +20,7 @@ from datetime import timedelta
 
 import numpy as np
 
-from minisam import reference
+from minisam import _slicing, reference
 
 __all__ = [
     "BUILTIN_DISTANCES",
@@ -151,8 +151,6 @@ def bmu_by_distance(kind: str, weights: np.ndarray, data: np.ndarray) -> np.ndar
     return out
 
 
-#: Rows per block of the Euclidean search (bounds the temporaries whatever n_samples).
-SEARCH_ROWS = 1 << 14
 #: Largest magnitude searched in float32: squares and their sums stay far from overflow.
 FLOAT32_SEARCH_LIMIT = 1e15
 
@@ -166,7 +164,8 @@ def euclidean_bmu(backend, weights: np.ndarray, data: np.ndarray):
     rigorous bound on the rounding of those scores (see :func:`refine_euclidean_winners`)
     proves the float32 winner right for nearly every sample; the few that come too close to a
     tie are decided by the exact float64 formula. Data or weights too large for float32 are
-    searched in float64, with the same check. Memory: a block of ``SEARCH_ROWS`` rows.
+    searched in float64, with the same check. Blocks are the row slices of
+    :func:`minisam._slicing.search_rows` (bounded work per kernel call, and memory).
     """
     n = data.shape[0]
     index = np.empty(n, dtype=np.int64)
@@ -177,8 +176,8 @@ def euclidean_bmu(backend, weights: np.ndarray, data: np.ndarray):
     use32 = max(magnitude(weights), magnitude(data)) <= FLOAT32_SEARCH_LIMIT
     search_weights = weights.astype(np.float32) if use32 else weights
     unit = 2.0 ** -24 if use32 else 2.0 ** -53
-    for start in range(0, n, SEARCH_ROWS):
-        block = data[start:start + SEARCH_ROWS]
+    for start, stop in _slicing.spans(0, n, _slicing.search_rows(*weights.shape)):
+        block = data[start:stop]
         searched = block.astype(np.float32) if use32 else block
         first, second = backend.top2_many(search_weights, searched)
         index[start:start + len(block)], d2[start:start + len(block)] = \

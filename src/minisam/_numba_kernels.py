@@ -12,6 +12,7 @@ address is a run-time argument, which keeps the compiled code cacheable across p
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numba
 import numpy as np
@@ -19,7 +20,7 @@ from llvmlite import ir
 from numba import prange, types
 from numba.extending import intrinsic
 
-__all__ = ["bmu_search", "group_sums", "train_online"]
+__all__ = ["SERIAL", "bmu_search", "group_sums", "train_online"]
 
 
 def _jit(**options):
@@ -175,7 +176,7 @@ def _group_sums(data, index, sums_out, counts_out):
         members[fill[index[i]]] = i
         fill[index[i]] += 1
     for node in prange(n_nodes):
-        counts_out[node] = starts[node + 1] - starts[node]
+        counts_out[node] += starts[node + 1] - starts[node]
         acc = sums_out[node]
         for p in range(starts[node], starts[node + 1]):
             x = data[members[p]]
@@ -467,6 +468,27 @@ def group_sums(data, index, sums_out, counts_out, n_threads):
     _group_sums(data, index, sums_out, counts_out)
 
 
+_SERIAL_TWINS: dict = {}
+
+
+def _serial(kernel):
+    """``kernel`` compiled without Numba's parallel layer (``prange`` runs as ``range``), on
+    first use and without the disk cache (whose index does not tell the twins apart)."""
+    if kernel not in _SERIAL_TWINS:
+        _SERIAL_TWINS[kernel] = numba.njit(nogil=True, cache=False)(kernel.py_func)
+    return _SERIAL_TWINS[kernel]
+
+
+def _serial_bmu_search(weights, wnorm, data, index_out, d2_out, second_out, chunk, n_threads,
+                       gemm, gemm_ilp64):
+    _serial(_bmu_search)(weights, wnorm, data, index_out, d2_out, second_out, int(chunk), 1,
+                         int(gemm), bool(gemm_ilp64))
+
+
+def _serial_group_sums(data, index, sums_out, counts_out, n_threads):
+    _serial(_group_sums)(data, index, sums_out, counts_out)
+
+
 def train_online(weights, data, order, alphas, sigmas, coords, grid_y, kind, lattice,
                  skip_below, n_threads, tables=None, periods=None):
     """Contract entry point: see :mod:`minisam.backends.compiled` (serial: a parallel region
@@ -509,3 +531,10 @@ def _check_tables(tables, n_steps, n_nodes):
         raise ValueError("ypos out of range of the square ycode table")
     if ycode.min() < 0 or ycode.max() >= ytab.shape[1]:
         raise ValueError("ycode out of range of ytab")
+
+
+#: The contract's entry points without Numba's threading layer, for processes where it cannot
+#: run (a child forked after the parent's parallel kernels ran: see :mod:`minisam._processes`).
+#: Same results as the parallel ones, bit for bit.
+SERIAL = SimpleNamespace(bmu_search=_serial_bmu_search, group_sums=_serial_group_sums,
+                         train_online=train_online)

@@ -29,11 +29,12 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
+from minisam import _memory, _slicing, _smoothing, reference
 from minisam import _minisom_core as core
-from minisam import _smoothing, reference
+from minisam._locking import locked
 from minisam._validation import check_choice, check_positive_int
 from minisam.backends import BACKEND_NAMES, make_backend
-from minisam.backends.compiled import NEIGHBOURHOOD_CODES, kernel_periods, skip_threshold
+from minisam.backends.compiled import NEIGHBOURHOOD_CODES, skip_threshold, torus_keywords
 from minisam.topology import MINISOM_HEX_SPACING, Topology, separable_columns
 
 __all__ = ["MiniSom", "fast_norm"]
@@ -152,7 +153,11 @@ callable
       ``decay_function`` or ``activation_distance`` that is neither a known name nor callable,
       empty data, data with NaN or infinity, and fixed points with non-integer coordinates
       raise ``TypeError``/``ValueError`` before any work, and a failed call leaves the weights
-      and the random generator as they were.
+      and the random generator as they were. ``winner``, ``activate`` and ``update`` refuse
+      NaN, infinity and vectors of the wrong length.
+    * Long calls run in slices, so Ctrl-C surfaces within milliseconds and leaves the model
+      as it was; calls on one model from several threads run one at a time (a lock per
+      model); a process forked after training runs the kernels serially instead of hanging.
     """
 
     Y_HEX_CONV_FACTOR = MINISOM_HEX_SPACING
@@ -173,6 +178,8 @@ callable
             warnings.warn("Warning: sigma might be too high for the dimension of the map.",
                           UserWarning, stacklevel=2)
 
+        # rand, the scaled copy and the norms: about three float64 arrays of the weights' size
+        _memory.check_fits(f"a {x} x {y} map of {input_len} features", 3 * 8 * x * y * input_len)
         self._random_generator = np.random.RandomState(random_seed)
         self._learning_rate = learning_rate
         self._sigma = sigma
@@ -239,6 +246,7 @@ callable
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_backend", None)  # rebuilt on load (it holds library handles)
+        state.pop("_lock", None)  # each model gets its own
         return state
 
     def __setstate__(self, state):
@@ -251,6 +259,7 @@ callable
                                      state.get("_n_jobs"))
 
     # ------------------------------------------------------------------ MiniSom's API
+    @locked
     def get_weights(self):
         """The weights, an ``(x, y, input_len)`` array (the model's own, not a copy)."""
         return self._weights
@@ -262,16 +271,29 @@ callable
         return self._xx.T, self._yy.T
 
     def convert_map_to_euclidean(self, xy):
-        """Position in the plane of the node(s) at map coordinates ``xy``."""
-        return self._xx.T[xy], self._yy.T[xy]
+        """Position in the plane of the node(s) at map coordinates ``xy``: a pair ``(i, j)``
+        of integers (or of integer arrays, as NumPy indexes), within the map."""
+        try:
+            i, j = xy
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"xy must be a pair (i, j) of map coordinates, got {xy!r}") from exc
+        for size, index in zip(self._weights.shape[:2], (i, j), strict=True):
+            index = np.asarray(index)
+            if index.dtype.kind not in "iu":
+                raise TypeError(f"xy must hold integers, got {xy!r}")
+            if index.size and not (-size <= index.min() and index.max() < size):
+                raise ValueError(f"xy {xy!r} is outside the {self._weights.shape[0]} x "
+                                 f"{self._weights.shape[1]} map")
+        return self._xx.T[i, j], self._yy.T[i, j]
 
     def _activate(self, x):
         """Set :attr:`_activation_map` to the activation distance of ``x`` to every node."""
         self._activation_map = self._activation_distance(x, self._weights)
 
+    @locked
     def activate(self, x):
         """The ``(x, y)`` map of activation distances from ``x`` to every node."""
-        self._activate(x)
+        self._activate(self._as_sample(x))
         return self._activation_map
 
     # decay functions (MiniSom's names and signatures)
@@ -370,11 +392,13 @@ callable
         """Check that ``data`` has ``input_len`` features; return it as a float64 array."""
         return self._as_data(data)
 
+    @locked
     def winner(self, x):
         """Map coordinates ``(i, j)`` (a tuple of NumPy integers) of the node nearest to ``x``."""
-        self._activate(x)
+        self._activate(self._as_sample(x))
         return np.unravel_index(self._activation_map.argmin(), self._activation_map.shape)
 
+    @locked
     def update(self, x, win, t, max_iteration):
         """One online step: move every node towards ``x`` by
         ``learning_rate(t) * neighborhood(win, sigma(t)) * (x - w)``.
@@ -390,11 +414,20 @@ callable
         max_iteration : int
             Number of steps (or epochs) of the training the decay functions refer to.
         """
+        x = self._as_sample(x)
+        win = self._check_node("win", win)
+        _check_real("t", t)
+        _check_real("max_iteration", max_iteration, positive=True)
         eta = self._learning_rate_decay_function(self._learning_rate, t, max_iteration)
         sig = self._sigma_decay_function(self._sigma, t, max_iteration)
+        if not (math.isfinite(eta) and math.isfinite(sig) and 2 * sig * sig > 0):
+            raise ValueError(f"t and max_iteration ({t!r}, {max_iteration!r}) give a learning "
+                             f"rate of {eta!r} and a sigma of {sig!r}, with which the update "
+                             f"is undefined")
         g = self.neighborhood(win, sig) * eta
         self._weights += g[..., None] * (x - self._weights)
 
+    @locked
     def quantization(self, data):
         """The weights of each sample's best-matching unit (Euclidean), ``(n, input_len)``."""
         data = self._as_data(data)
@@ -402,6 +435,7 @@ callable
         index, _ = core.euclidean_bmu(self._backend, flat, data)
         return flat[index]
 
+    @locked
     def random_weights_init(self, data):
         """Set the weights of every node to a sample of ``data`` picked at random."""
         data = self._as_data(data)
@@ -409,6 +443,7 @@ callable
         picks = [self._random_generator.randint(len(data)) for _ in range(int(np.prod(shape)))]
         self._weights[np.unravel_index(np.arange(len(picks)), shape)] = data[picks]
 
+    @locked
     def pca_weights_init(self, data):
         """Spread the weights over the plane of the first two principal components of
         ``data``, centred on its mean (deterministic)."""
@@ -418,7 +453,13 @@ callable
         if len(self._neigx) == 1 or len(self._neigy) == 1:
             warnings.warn('PCA initialization inappropriate: One of the dimensions of the '
                           'map is 1.', UserWarning, stacklevel=2)
-        eigvals, eigvecs = np.linalg.eigh(np.cov(data, rowvar=False))
+        if len(data) < 2:
+            raise ValueError("data must have at least 2 samples for pca initialization (their "
+                             "covariance is undefined otherwise)")
+        try:
+            eigvals, eigvecs = np.linalg.eigh(np.cov(data, rowvar=False))
+        except np.linalg.LinAlgError as exc:  # e.g. a covariance that overflows to inf
+            raise ValueError(f"data has no principal components: {exc}") from exc
         by_variance = np.argsort(eigvals)[::-1]
         pc1 = eigvecs[:, by_variance[0]]
         pc2 = eigvecs[:, by_variance[1]]
@@ -453,6 +494,7 @@ callable
             checked[int(k)] = (int(i), int(j))
         return checked
 
+    @locked
     def train(self, data, num_iteration, random_order=False, verbose=False, use_epochs=False,
               fixed_points=None):
         """Online training.
@@ -476,6 +518,9 @@ callable
         """
         num_iteration = self._check_iteration_number(num_iteration)
         array = self._as_data(data)
+        steps = num_iteration * (len(array) if use_epochs else 1)
+        # sample order, decay arguments, learning rates and sigmas: 8 bytes each per step
+        _memory.check_fits(f"{steps:,} training steps", 40 * steps)
         fixed = self._check_fixed_points(fixed_points, array) if fixed_points else {}
         state = self._random_generator.get_state()
         try:
@@ -496,10 +541,12 @@ callable
         if verbose:
             print('\n quantization error:', self.quantization_error(array))
 
+    @locked
     def train_random(self, data, num_iteration, verbose=False):
         """Online training, ``num_iteration`` steps on samples picked in random order."""
         self.train(data, num_iteration, random_order=True, verbose=verbose)
 
+    @locked
     def train_batch(self, data, num_iteration, verbose=False):
         """Online training, ``num_iteration`` steps on the samples in order (cyclically).
 
@@ -508,6 +555,7 @@ callable
         """
         self.train(data, num_iteration, random_order=False, verbose=verbose)
 
+    @locked
     def train_batch_offline(self, data, num_iteration, verbose=False):
         """Batch training (Kohonen's batch map, damped): one update of the whole map per
         iteration.
@@ -535,6 +583,7 @@ callable
         if verbose:
             print(f'\nQuantization Error: {self.quantization_error(array):.4f}')
 
+    @locked
     def distance_map(self, scaling='sum'):
         """The U-matrix: for every node, the sum (``scaling='sum'``) or mean (``'mean'``) of
         the Euclidean distances between its weights and those of its adjacent nodes, divided
@@ -562,6 +611,7 @@ callable
         um = np.nanmean(um, axis=2) if scaling == 'mean' else np.nansum(um, axis=2)
         return um / um.max()
 
+    @locked
     def activation_response(self, data):
         """How many samples each node wins (activation distance), an ``(x, y)`` float array."""
         array = self._as_data(data)
@@ -580,12 +630,14 @@ callable
             np.power(w, 2).sum(axis=1, keepdims=True).T
         return np.sqrt(np.maximum(0, squares))
 
+    @locked
     def quantization_error(self, data):
         """Mean Euclidean distance between each sample and its best-matching unit."""
         data = self._as_data(data)
         _, d2 = core.euclidean_bmu(self._backend, self._flat_weights(), data)
         return np.mean(np.sqrt(d2))
 
+    @locked
     def distortion_measure(self, data):
         """``sum over samples x and nodes n of h(c(x), n) * |x - w_n|`` with ``h`` the
         neighbourhood at the initial ``sigma`` and ``c(x)`` the winner (activation distance).
@@ -614,6 +666,7 @@ callable
                 total += value
         return total
 
+    @locked
     def topographic_error(self, data):
         """Fraction of samples whose best and second-best nodes (Euclidean) are not adjacent:
         on a rectangular map adjacent means at most one step apart along each axis (diagonals
@@ -629,8 +682,12 @@ callable
         return self._topographic_error_rectangular(data)
 
     def _best_two(self, data):
-        """Flat indices of each sample's best and second-best node (Euclidean)."""
-        return self._backend.top2_many(self._flat_weights(), self._as_data(data))
+        """Flat indices of each sample's best and second-best node (Euclidean), searched in
+        row slices (see :mod:`minisam._slicing`)."""
+        flat, data = self._flat_weights(), self._as_data(data)
+        parts = [self._backend.top2_many(flat, data[a:b]) for a, b in
+                 _slicing.spans(0, len(data), _slicing.search_rows(*flat.shape))]
+        return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
 
     def _topographic_error_hexagonal(self, data):
         """Fraction of samples whose two best nodes are not 1 apart in the plane."""
@@ -664,6 +721,7 @@ callable
         y_size = self._weights.shape[1]
         return self.convert_map_to_euclidean((int(index // y_size), int(index % y_size)))
 
+    @locked
     def win_map(self, data, return_indices=False):
         """``defaultdict(list)``: for every winning node ``(i, j)``, the samples it wins (or
         their indices with ``return_indices=True``), in data order."""
@@ -674,6 +732,7 @@ callable
             winmap[position].append(n if return_indices else sample)
         return winmap
 
+    @locked
     def labels_map(self, data, labels):
         """``defaultdict``: for every winning node ``(i, j)``, a ``Counter`` of the labels of
         the samples it wins."""
@@ -705,13 +764,13 @@ callable
                             f"{self._input_len}), got a 1-D array of shape {array.shape}")
         if array.shape[1] != self._input_len:
             raise ValueError(f'Received {array.shape[1]} features, expected '
-                             f'{self._input_len}.')
+                             f'{self._input_len}: data has shape {array.shape}.')
         if array.ndim != 2:
             raise ValueError(f"data must be a 2-D array of samples, got shape {array.shape}")
         if array.dtype.kind not in "biuf":
             try:
                 array = array.astype(np.float64)
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, OverflowError) as exc:
                 raise TypeError(f"data must hold real numbers, got dtype {array.dtype}") from exc
         array = np.ascontiguousarray(array, dtype=np.float64)
         for start in range(0, len(array), 1 << 15):  # in blocks: no n x input_len mask
@@ -722,6 +781,46 @@ callable
                                  f"{block[tuple(bad)]} at index ({start + int(bad[0])}, "
                                  f"{int(bad[1])})")
         return array
+
+    def _as_sample(self, x) -> np.ndarray:
+        """``x`` as a float64 vector of ``input_len`` finite values (or a scalar, which
+        broadcasts over the features as in MiniSom), or a ``TypeError`` / ``ValueError``
+        naming ``x`` (MiniSom computes with NaN and picks an arbitrary node)."""
+        try:
+            array = np.asarray(x)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"x must be a vector of {self._input_len} numbers: {exc}") from exc
+        if array.dtype.kind == "c":
+            raise TypeError(f"x must be real-valued, got complex dtype {array.dtype}")
+        if array.dtype.kind not in "biuf":
+            try:
+                array = array.astype(np.float64)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise TypeError(f"x must hold real numbers, got dtype {array.dtype}") from exc
+        if array.shape not in ((self._input_len,), ()):  # a scalar broadcasts, as in MiniSom
+            raise ValueError(f"x must be a vector of {self._input_len} values (input_len), "
+                             f"got shape {array.shape}")
+        array = np.array(array, dtype=np.float64)
+        if not np.isfinite(array).all():
+            bad = int(np.flatnonzero(~np.isfinite(array.reshape(-1)))[0])
+            raise ValueError(f"x must contain only finite values; found "
+                             f"{array.reshape(-1)[bad]} at index {bad}")
+        return array
+
+    def _check_node(self, name, position) -> tuple[int, int]:
+        """``position`` as the map coordinates ``(i, j)`` of a node, or an error naming it."""
+        try:
+            i, j = position
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must be a pair (i, j) of map coordinates, got "
+                            f"{position!r}") from exc
+        for value in (i, j):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"{name} must be a pair of integers, got {position!r}")
+        x_size, y_size = self._weights.shape[0], self._weights.shape[1]
+        if not (0 <= i < x_size and 0 <= j < y_size):
+            raise ValueError(f"{name} {position!r} is outside the {x_size} x {y_size} map")
+        return int(i), int(j)
 
     def _flat_weights(self) -> np.ndarray:
         """The weights as a C-contiguous float64 ``(n_nodes, n_features)`` array."""
@@ -826,9 +925,11 @@ callable
     def _train_online(self, data, order, etas, sigmas, fixed, verbose):
         """Run the online steps ``order`` (sample indices) with per-step schedules.
 
-        Runs of ordinary steps go to the backend's kernel; steps on fixed points and the last
-        step (whose activation map MiniSom leaves behind) are taken in NumPy exactly as MiniSom
-        takes them. Everything runs in NumPy when the kernels cannot (user callables, other
+        Runs of ordinary steps go to the backend's kernel in slices of bounded work (see
+        :mod:`minisam._slicing`; bitwise the result of one call), so that Ctrl-C and the
+        progress line act between slices; steps on fixed points and the last step (whose
+        activation map MiniSom leaves behind) are taken in NumPy exactly as MiniSom takes
+        them. Everything runs in NumPy when the kernels cannot (user callables, other
         activation distances).
         """
         n_steps = len(order)
@@ -836,31 +937,32 @@ callable
             return
         plan = self._kernel_plan(etas, sigmas)
         progress = core.Progress(n_steps) if verbose else None
-        chunk = max(1, n_steps // 100) if verbose else n_steps
+        mark = max(1, n_steps // 100)  # verbose: the line moves at least every 1 %
 
         def run(flat):
             w3 = self._weights
-            exact = plan is not None and self._needs_every_update(flat, etas)
+            per_slice, run_slice = 1, None
             if plan is None:
                 specials = np.arange(n_steps)
             else:
+                exact = self._needs_every_update(flat, etas)
+                per_slice, run_slice = self._online_slices(flat, plan, exact)
+                if verbose:
+                    per_slice = min(per_slice, mark)
                 specials = np.flatnonzero(np.isin(order, list(fixed))) if fixed else \
                     np.empty(0, dtype=np.int64)
                 specials = np.append(specials[specials < n_steps - 1], n_steps - 1)
             position = 0
             for special in specials:
-                while position < special:  # kernel run up to the next special step
-                    stop = min(special, position + chunk)
-                    self._kernel_steps(flat, data, order[position:stop], etas[position:stop],
-                                       sigmas[position:stop], plan, exact)
-                    position = stop
+                for a, b in _slicing.spans(position, int(special), per_slice):
+                    run_slice(flat, data, order[a:b], etas[a:b], sigmas[a:b])
                     if progress is not None:
-                        progress.update(position)
+                        progress.update(b)
                 sample = int(order[special])
                 self._python_step(w3, data[sample], fixed.get(sample), float(etas[special]),
                                   float(sigmas[special]))
                 position = special + 1
-                if progress is not None and (position % chunk == 0 or position == n_steps):
+                if progress is not None and (position % mark == 0 or position == n_steps):
                     progress.update(position)
 
         self._commit(run)
@@ -877,48 +979,59 @@ callable
         """
         return bool(np.max(np.abs(etas)) >= 0.95) or core.has_duplicate_rows(flat)
 
-    def _kernel_steps(self, flat, data, order, etas, sigmas, plan, exact):
-        """Online steps on the backend's kernel (``exact``: skipping no update).
+    def _online_slices(self, flat, plan, exact):
+        """``(steps per slice, run_slice)``: ``run_slice(flat, data, order, etas, sigmas)``
+        takes consecutive online steps on the backend's kernel (``exact``: skipping no
+        update), at most that many per call.
 
         MiniSom's gaussian goes to the kernels as the ``'tabulated'`` neighbourhood, its row
         and column factors computed here by NumPy as MiniSom computes them, so that every
         influence is bitwise MiniSom's, where ties between nodes can depend on the last bit:
         on a hexagonal map (node positions that are not a lattice) and in ``exact`` mode. The
         rectangular lattice otherwise uses the kernels' own gaussian (within an ulp, faster).
+        Tabulated slices are also capped so that their tables stay near 16 MiB.
         """
         name, coords, periods = plan
         grid_y = separable_columns(coords)
+        engine = core.online_kernel(self._backend)
+        per_slice = _slicing.online_steps(*flat.shape, "numpy" if engine is None
+                                          else engine[1].name)
         tables = None
         if name == "gaussian" and (grid_y == 0 or exact):
             tables = core.GaussianTables.for_positions(np.asarray(self._xx).T,
                                                        np.asarray(self._yy).T, periods)
-        engine = core.online_kernel(self._backend)
+        skip = 0.0 if exact else skip_threshold(np.float64)
+
+        def contiguous(order, etas, sigmas):
+            return (np.ascontiguousarray(order, dtype=np.int64),
+                    np.ascontiguousarray(etas, dtype=np.float64),
+                    np.ascontiguousarray(sigmas, dtype=np.float64))
+
         if tables is None:
-            if engine is None:
-                self._backend.train_online(flat, data, order, etas, sigmas, coords, name,
-                                           periods)
-                return
-            kernels, backend = engine
-            kernels.train_online(flat, data, np.ascontiguousarray(order, dtype=np.int64),
-                                 np.ascontiguousarray(etas, dtype=np.float64),
-                                 np.ascontiguousarray(sigmas, dtype=np.float64), coords,
-                                 max(grid_y, 1), NEIGHBOURHOOD_CODES[name], grid_y > 0,
-                                 0.0 if exact else skip_threshold(np.float64),
-                                 backend._online_threads(flat), periods=kernel_periods(periods))
-            return
-        for start in range(0, len(order), tables.steps_per_call):
-            stop = start + tables.steps_per_call
-            part = (np.ascontiguousarray(order[start:stop], dtype=np.int64),
-                    np.ascontiguousarray(etas[start:stop], dtype=np.float64),
-                    np.ascontiguousarray(sigmas[start:stop], dtype=np.float64))
+            def run_slice(flat, data, order, etas, sigmas):
+                if engine is None:
+                    self._backend.train_online(flat, data, order, etas, sigmas, coords, name,
+                                               periods)
+                    return
+                kernels, backend = engine
+                kernels.train_online(flat, data, *contiguous(order, etas, sigmas), coords,
+                                     max(grid_y, 1), NEIGHBOURHOOD_CODES[name], grid_y > 0,
+                                     skip, backend._online_threads(flat),
+                                     **torus_keywords(periods))
+
+            return per_slice, run_slice
+
+        def run_tabulated(flat, data, order, etas, sigmas):
+            part = contiguous(order, etas, sigmas)
             step_tables = tables.tables(part[2])
             if engine is None:
                 reference.train_online(flat, data, *part, coords, "tabulated", step_tables)
-                continue
+                return
             kernels, backend = engine
             kernels.train_online(flat, data, *part, coords, 1, NEIGHBOURHOOD_CODES["tabulated"],
-                                 False, 0.0 if exact else skip_threshold(np.float64),
-                                 backend._online_threads(flat), tables=step_tables)
+                                 False, skip, backend._online_threads(flat), tables=step_tables)
+
+        return min(per_slice, tables.steps_per_call), run_tabulated
 
     def _winners(self, array, flat=None) -> np.ndarray:
         """Flat index of each sample's winning node under the activation distance, exactly as

@@ -34,6 +34,8 @@ __all__ = [
     "NEIGHBOURHOOD_FUNCTIONS",
     "NEIGHBOURHOODS",
     "batch_epoch",
+    "batch_sums",
+    "batch_update",
     "bmu_many",
     "bmu_one",
     "bubble",
@@ -280,22 +282,21 @@ def train_online(weights: np.ndarray, data: np.ndarray, order: np.ndarray, alpha
         weights += diff
 
 
-def batch_epoch(weights: np.ndarray, data: np.ndarray, alpha: float, sigma: float,
-                coords: np.ndarray, neighbourhood: str, periods=None) -> None:
-    """One epoch of the batch SOM, in place.
-
-    Every sample is assigned to its best-matching unit; then for each node
-    ``num = sum_n h(k, bmu_n) x_n`` and ``den = sum_n h(k, bmu_n)`` and
-    ``w_k = (1 - alpha) w_k + alpha num / den``. Nodes with ``den <= 0`` (no sample influences
-    them, possible with the bubbles and the triangle; or negative mexican-hat sums) keep their
-    weights rather than shrinking towards the origin. On a torus (``periods``) grid offsets
-    are minimum images.
-    """
-    n_nodes, n_features = weights.shape
+def batch_sums(weights: np.ndarray, data: np.ndarray, sums: np.ndarray,
+               counts: np.ndarray) -> None:
+    """Add every row of ``data`` to ``sums[b]`` and count it in ``counts[b]``, ``b`` its
+    best-matching unit (both float64, accumulated in row order)."""
     index, _ = bmu_many(weights, data)
-    counts = np.bincount(index, minlength=n_nodes).astype(np.float64)
-    sums = np.zeros((n_nodes, n_features), dtype=np.float64)
+    counts += np.bincount(index, minlength=weights.shape[0])
     np.add.at(sums, index, data.astype(np.float64, copy=False))
+
+
+def batch_update(weights: np.ndarray, sums: np.ndarray, counts: np.ndarray, alpha: float,
+                 sigma: float, coords: np.ndarray, neighbourhood: str, periods=None) -> None:
+    """The batch rule from per-node sums and counts, in place: ``num = H sums``,
+    ``den = H counts`` (``H`` the neighbourhood between the nodes) and
+    ``w = (1 - alpha) w + alpha num / den`` where ``den > 0`` (see :func:`batch_epoch`)."""
+    n_nodes = weights.shape[0]
     occupied = np.flatnonzero(counts)
     rows = max(1, _BLOCK_ELEMENTS // max(1, occupied.size))
     for start in range(0, n_nodes, rows):
@@ -309,3 +310,20 @@ def batch_epoch(weights: np.ndarray, data: np.ndarray, alpha: float, sigma: floa
         block = weights[start:stop]
         block[visited] = (1.0 - alpha) * block[visited] + alpha * target
 
+
+def batch_epoch(weights: np.ndarray, data: np.ndarray, alpha: float, sigma: float,
+                coords: np.ndarray, neighbourhood: str, periods=None) -> None:
+    """One epoch of the batch SOM, in place.
+
+    Every sample is assigned to its best-matching unit; then for each node
+    ``num = sum_n h(k, bmu_n) x_n`` and ``den = sum_n h(k, bmu_n)`` and
+    ``w_k = (1 - alpha) w_k + alpha num / den``. Nodes with ``den <= 0`` (no sample influences
+    them, possible with the bubbles and the triangle; or negative mexican-hat sums) keep their
+    weights rather than shrinking towards the origin. On a torus (``periods``) grid offsets
+    are minimum images. It is :func:`batch_sums` followed by :func:`batch_update`.
+    """
+    n_nodes, n_features = weights.shape
+    sums = np.zeros((n_nodes, n_features), dtype=np.float64)
+    counts = np.zeros(n_nodes, dtype=np.float64)
+    batch_sums(weights, data, sums, counts)
+    batch_update(weights, sums, counts, alpha, sigma, coords, neighbourhood, periods)

@@ -8,7 +8,8 @@ import warnings
 
 import numpy as np
 
-from minisam import _persistence
+from minisam import _memory, _persistence, _slicing
+from minisam._locking import locked, model_lock
 from minisam._schedules import decay_time_constant, exponential_schedule
 from minisam._validation import (
     check_choice,
@@ -20,6 +21,7 @@ from minisam._validation import (
     check_seed,
     check_vector,
 )
+from minisam._watch import Watch
 from minisam.backends import BACKEND_NAMES, make_backend
 from minisam.topology import LATTICES, Topology
 
@@ -77,6 +79,12 @@ class MiniSam:
     Both the radius and the learning rate decay as ``value_0 * exp(-t / lam)`` with
     ``lam = num_iteration / ln(sigma_0)``, so the radius reaches 1 at the end of training.
     When ``sigma_0 <= 1`` that formula would make them grow; minisam then keeps both constant.
+
+    Long calls run in slices of bounded work (bitwise one kernel call's result), so Ctrl-C,
+    ``progress=True`` and callbacks act within a slice's time; an interrupted or failed call
+    leaves the weights and random state as they were. Calls on one model from several
+    threads run one at a time (a lock per model). A process forked after training runs the
+    kernels serially, with one ``RuntimeWarning`` (see README "Long runs").
     """
 
     def __init__(self, x, y, input_len, sigma=None, learning_rate=0.5,
@@ -94,6 +102,9 @@ class MiniSam:
         self.dtype = check_dtype("dtype", dtype)
         self.topology = check_choice("topology", topology, LATTICES)
         self.toroidal = check_flag("toroidal", toroidal)
+        _memory.check_fits(f"a {self.x} x {self.y} map of {self.input_len} {self.dtype.name} "
+                           f"features", self.x * self.y * (self.input_len * self.dtype.itemsize
+                                                           + 64))
         self._grid = Topology(self.x, self.y, self.topology, self.toroidal)
         check_choice("backend", backend, BACKEND_NAMES)
         self.n_jobs = _check_n_jobs(n_jobs)
@@ -101,6 +112,11 @@ class MiniSam:
         self._requested_backend = backend
         self._rng = np.random.default_rng(self.random_seed)
         self._weights = self._rng.random((self.x, self.y, self.input_len), dtype=self.dtype)
+        #: History of the last training call that tracked measures (``track=``): a dict of
+        #: 1-D arrays, ``'step'`` (online) or ``'epoch'`` (batch) done at each checkpoint,
+        #: ``'sigma'``, ``'learning_rate'`` and the tracked ``'quantization_error'`` and/or
+        #: ``'topographic_error'``; None if that call tracked nothing.
+        self.history: dict[str, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ introspection
     @property
@@ -128,6 +144,7 @@ class MiniSam:
                 f"dtype={self.dtype.name}, topology={self.topology!r}, "
                 f"toroidal={self.toroidal!r})")
 
+    @locked
     def get_weights(self) -> np.ndarray:
         """A copy of the weights, shape ``(x, y, input_len)``."""
         return self._weights.copy()
@@ -158,20 +175,59 @@ class MiniSam:
                 exponential_schedule(self.sigma, num_iteration, lam))
 
     def _commit(self, run):
-        """Run ``run(flat_weights)`` on a copy; keep it only if it succeeds.
+        """Run ``run(flat_weights)`` on a copy; keep it only if it succeeds, and return what
+        ``run`` returned.
 
         A call that raises (even KeyboardInterrupt) leaves weights and random state unchanged.
         """
         rng_state = self._rng.bit_generator.state
         weights = self._weights.copy()
         try:
-            run(self._flat(weights))
+            result = run(self._flat(weights))
         except BaseException:
             self._rng.bit_generator.state = rng_state
             raise
         self._weights = weights
+        return result
+
+    def _watch(self, total, unit, progress, callback, callback_every, track, default_every,
+               description, data):
+        """A :class:`~minisam._watch.Watch` whose tracked measures are taken on ``data``."""
+        def measure(flat, key):
+            if key == "quantization_error":
+                return self._quantization_error(flat, data)
+            return self._topographic_error(flat, data)
+
+        return Watch(total=total, unit=unit, shape=self._weights.shape, progress=progress,
+                     callback=callback, every=callback_every, track=track, measure=measure,
+                     default_every=default_every, description=description)
+
+    def _online(self, flat, data, order, alphas, sigmas, watch) -> None:
+        """Online steps ``order`` in slices of bounded work (see :mod:`minisam._slicing`),
+        reporting each slice to ``watch``; stops early when the callback says so."""
+        per_slice = _slicing.online_steps(*flat.shape, self.backend_plan["train_online"])
+        with watch:
+            for a, b in _slicing.spans(0, len(order), per_slice, watch.every_cut):
+                self._backend.train_online(flat, data, order[a:b], alphas[a:b], sigmas[a:b],
+                                           self._grid.coords, self.neighborhood_function,
+                                           self._grid.periods)
+                if not watch.done(b, flat, sigmas[b - 1], alphas[b - 1]):
+                    break
+        self.history = watch.result()
+
+    def _batch_epoch(self, flat, data, alpha, sigma) -> None:
+        """One batch epoch, its winner search and per-node sums over row slices of ``data``
+        (the sums accumulate in row order: bitwise one call's)."""
+        sums = np.zeros(flat.shape, dtype=np.float64)
+        counts = np.zeros(flat.shape[0], dtype=np.float64)
+        rows = _slicing.search_rows(*flat.shape)
+        for a, b in _slicing.spans(0, data.shape[0], rows):
+            self._backend.batch_sums(flat, data[a:b], sums, counts)
+        self._backend.batch_update(flat, sums, counts, alpha, sigma, self._grid.coords,
+                                   self.neighborhood_function, self._grid.periods)
 
     # ------------------------------------------------------------------ initialisation
+    @locked
     def random_weights_init(self, data) -> None:
         """Set each node's weights to a sample of ``data`` drawn at random (with replacement)."""
         data = self._data(data)
@@ -179,88 +235,150 @@ class MiniSam:
         self._weights = data[picks].reshape(self.x, self.y, self.input_len).copy()
 
     # ------------------------------------------------------------------ training
-    def train_random(self, data, num_iteration) -> None:
+    @locked
+    def train_random(self, data, num_iteration, *, progress=False, callback=None,
+                     callback_every=None, track=None) -> None:
         """Online training: ``num_iteration`` steps, each on one sample drawn at random.
 
         Step ``t`` moves every node towards the sample by
         ``alpha_t * h(d(node, bmu), sigma_t) * (v - w)``.
+
+        Parameters
+        ----------
+        data : array-like, shape (n_samples, input_len)
+        num_iteration : int
+            Number of steps.
+        progress : bool, keyword-only, default False
+            Show a tqdm progress bar (steps, rate, time left) on stderr.
+        callback : callable, keyword-only, optional
+            ``callback(state)`` with a read-only :class:`~minisam.TrainingState` every
+            ``callback_every`` steps and after the last; returning ``False`` stops the
+            training there, keeping the weights reached.
+        callback_every : int, keyword-only, optional
+            Steps between checkpoints (callback and ``track``); default ``len(data)``.
+        track : str or sequence of str, keyword-only, optional
+            Measures to record at every checkpoint on ``data``: ``'qe'``
+            (:meth:`quantization_error`) and/or ``'te'`` (:meth:`topographic_error`). The
+            history is then in :attr:`history` (see there); nothing is computed otherwise.
         """
         data = self._data(data)
         num_iteration = check_positive_int("num_iteration", num_iteration)
+        _memory.check_fits(f"train_random({num_iteration:,} steps)", 24 * num_iteration)
+        watch = self._watch(num_iteration, "step", progress, callback, callback_every, track,
+                            data.shape[0], "train_random", data)
         alphas, sigmas = self._schedules(num_iteration)
 
         def run(flat):
             order = self._rng.integers(0, data.shape[0], size=num_iteration)
-            self._backend.train_online(flat, data, order, alphas, sigmas, self._grid.coords,
-                                       self.neighborhood_function, self._grid.periods)
+            self._online(flat, data, order, alphas, sigmas, watch)
 
         self._commit(run)
 
-    def train_epochs(self, data, num_epochs) -> None:
+    @locked
+    def train_epochs(self, data, num_epochs, *, progress=False, callback=None,
+                     callback_every=None, track=None) -> None:
         """Online training in Sam's order: every sample, in order, once per epoch.
 
         The radius and learning rate decay per epoch (``lam = num_epochs / ln sigma_0``). With
         ``learning_rate=0.1`` and the default ``sigma`` this is exactly
-        :func:`minisam.kohonen.train`.
+        :func:`minisam.kohonen.train`. ``progress``, ``callback``, ``callback_every`` (in
+        steps; default one epoch, ``len(data)`` steps) and ``track``: see
+        :meth:`train_random`.
         """
         data = self._data(data)
         num_epochs = check_positive_int("num_epochs", num_epochs)
-        alphas, sigmas = self._schedules(num_epochs)
         n = data.shape[0]
+        _memory.check_fits(f"train_epochs({num_epochs:,} epochs of {n:,} samples)",
+                           24 * num_epochs * n)
+        watch = self._watch(num_epochs * n, "step", progress, callback, callback_every, track,
+                            n, "train_epochs", data)
+        alphas, sigmas = self._schedules(num_epochs)
         order = np.tile(np.arange(n, dtype=np.int64), num_epochs)
 
         def run(flat):
-            self._backend.train_online(flat, data, order, np.repeat(alphas, n),
-                                       np.repeat(sigmas, n), self._grid.coords,
-                                       self.neighborhood_function, self._grid.periods)
+            self._online(flat, data, order, np.repeat(alphas, n), np.repeat(sigmas, n), watch)
 
         self._commit(run)
 
-    def train_batch(self, data, num_iteration) -> None:
+    @locked
+    def train_batch(self, data, num_iteration, *, progress=False, callback=None,
+                    callback_every=None, track=None) -> None:
         """Batch training: ``num_iteration`` epochs, one update of the whole map per epoch.
 
         Each epoch assigns every sample to its best-matching unit, then sets
         ``w = (1 - alpha_t) w + alpha_t num / den`` with ``num = sum h x`` and ``den = sum h``
         over the samples. Nodes that no sample influences keep their weights.
+
+        ``progress``, ``callback`` and ``track``: see :meth:`train_random`; here checkpoints
+        fall every ``callback_every`` epochs (default 1).
         """
         data = self._data(data)
         num_iteration = check_positive_int("num_iteration", num_iteration)
+        watch = self._watch(num_iteration, "epoch", progress, callback, callback_every, track,
+                            1, "train_batch", data)
         alphas, sigmas = self._schedules(num_iteration)
 
         def run(flat):
-            for alpha, sigma in zip(alphas, sigmas, strict=True):
-                self._backend.batch_epoch(flat, data, float(alpha), float(sigma),
-                                          self._grid.coords, self.neighborhood_function,
-                                          self._grid.periods)
+            with watch:
+                for epoch, (alpha, sigma) in enumerate(zip(alphas, sigmas, strict=True)):
+                    self._batch_epoch(flat, data, float(alpha), float(sigma))
+                    if not watch.done(epoch + 1, flat, sigma, alpha):
+                        break
+            self.history = watch.result()
 
         self._commit(run)
 
     # ------------------------------------------------------------------ queries
+    def _search(self, flat, data, second=False):
+        """Winners of ``data`` on ``flat`` in row slices: ``(index, squared distance)``, or
+        ``(best, second best)`` with ``second``."""
+        rows = _slicing.search_rows(*flat.shape)
+        search = self._backend.top2_many if second else self._backend.bmu_many
+        parts = [search(flat, data[a:b]) for a, b in _slicing.spans(0, data.shape[0], rows)]
+        if len(parts) == 1:
+            return parts[0]
+        return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
+
+    def _quantization_error(self, flat, data) -> float:
+        _, d2 = self._search(flat, data)
+        return float(np.mean(np.sqrt(d2.astype(np.float64))))
+
+    def _topographic_error(self, flat, data) -> float:
+        if self._grid.n_nodes == 1:
+            warnings.warn("The topographic error is not defined for a 1-by-1 map.",
+                          RuntimeWarning, stacklevel=4)
+            return float("nan")
+        first, second = self._search(flat, data, second=True)
+        return float(np.mean(~self._grid.adjacent(first, second)))
+
+    @locked
     def winner(self, v) -> tuple[int, int]:
         """Grid position ``(i, j)`` of the best-matching unit of the vector ``v``."""
         v = check_vector("v", v, self.input_len, self.dtype)
         index, _ = self._backend.bmu_many(self._flat(), v[None, :])
         return self._grid.position(index[0])
 
+    @locked
     def quantization(self, data) -> np.ndarray:
         """Weights of each sample's best-matching unit, shape ``(n_samples, input_len)``."""
         data = self._data(data)
-        index, _ = self._backend.bmu_many(self._flat(), data)
+        index, _ = self._search(self._flat(), data)
         return self._flat()[index]
 
+    @locked
     def activation_response(self, data) -> np.ndarray:
         """How many samples each node wins, as an ``(x, y)`` int64 array."""
         data = self._data(data)
-        index, _ = self._backend.bmu_many(self._flat(), data)
+        index, _ = self._search(self._flat(), data)
         counts = np.bincount(index, minlength=self._grid.n_nodes)
         return counts.reshape(self.x, self.y).astype(np.int64)
 
+    @locked
     def quantization_error(self, data) -> float:
         """Mean Euclidean distance between each sample and its best-matching unit."""
-        data = self._data(data)
-        _, d2 = self._backend.bmu_many(self._flat(), data)
-        return float(np.mean(np.sqrt(d2.astype(np.float64))))
+        return self._quantization_error(self._flat(), self._data(data))
 
+    @locked
     def topographic_error(self, data) -> float:
         """Fraction of samples whose best and second-best nodes are not adjacent.
 
@@ -269,21 +387,17 @@ class MiniSam:
         hexagonal one; across the seams on a torus. Undefined (NaN, with a warning) on a
         1 x 1 map.
         """
-        data = self._data(data)
-        if self._grid.n_nodes == 1:
-            warnings.warn("The topographic error is not defined for a 1-by-1 map.",
-                          RuntimeWarning, stacklevel=2)
-            return float("nan")
-        first, second = self._backend.top2_many(self._flat(), data)
-        return float(np.mean(~self._grid.adjacent(first, second)))
+        return self._topographic_error(self._flat(), self._data(data))
 
     def distance_map(self) -> np.ndarray:
         """The U-matrix: mean Euclidean distance between each node's weights and its
         neighbours' (8 on a rectangular map, diagonals included; 6 on a hexagonal one; across
         the seams on a torus), as an ``(x, y)`` float64 array."""
-        return self._grid.mean_neighbour_distance(self._weights)
+        with model_lock(self):
+            return self._grid.mean_neighbour_distance(self._weights)
 
     # ------------------------------------------------------------------ persistence
+    @locked
     def save(self, path) -> None:
         """Save the model (weights, hyper-parameters, random state) to a ``.npz`` file."""
         _persistence.save(path, weights=self._weights, x=self.x, y=self.y,

@@ -82,6 +82,10 @@ class AutoBackend(Backend):
         self._route["train_online"].train_online(weights, data, order, alphas, sigmas, coords,
                                                  neighbourhood, periods)
 
-    def batch_epoch(self, weights, data, alpha, sigma, coords, neighbourhood, periods=None):
-        self._route["batch_epoch"].batch_epoch(weights, data, alpha, sigma, coords,
-                                               neighbourhood, periods)
+    def batch_sums(self, weights, data, sums, counts):
+        self._route["batch_epoch"].batch_sums(weights, data, sums, counts)
+
+    def batch_update(self, weights, sums, counts, alpha, sigma, coords, neighbourhood,
+                     periods=None):
+        self._route["batch_epoch"].batch_update(weights, sums, counts, alpha, sigma, coords,
+                                                neighbourhood, periods)

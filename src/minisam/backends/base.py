@@ -52,6 +52,27 @@ class Backend(ABC):
         """Run ``len(order)`` online steps in place (see :func:`minisam.reference.train_online`)."""
 
     @abstractmethod
+    def batch_sums(self, weights: np.ndarray, data: np.ndarray, sums: np.ndarray,
+                   counts: np.ndarray) -> None:
+        """First half of a batch epoch: add every row of ``data`` to ``sums[bmu]`` (float64,
+        ``(n_nodes, n_features)``) and count it in ``counts`` (float64, ``(n_nodes,)``).
+
+        Rows are added in order to what ``sums`` already holds, so calls on consecutive row
+        slices of the data give bitwise the sums of one call on all of it.
+        """
+
+    @abstractmethod
+    def batch_update(self, weights: np.ndarray, sums: np.ndarray, counts: np.ndarray,
+                     alpha: float, sigma: float, coords: np.ndarray, neighbourhood: str,
+                     periods=None) -> None:
+        """Second half of a batch epoch: the neighbourhood smoothing of the sums and the
+        batch rule, in place (see :func:`minisam.reference.batch_update`)."""
+
     def batch_epoch(self, weights: np.ndarray, data: np.ndarray, alpha: float, sigma: float,
                     coords: np.ndarray, neighbourhood: str, periods=None) -> None:
-        """Run one batch epoch in place (see :func:`minisam.reference.batch_epoch`)."""
+        """Run one batch epoch in place (see :func:`minisam.reference.batch_epoch`):
+        :meth:`batch_sums` over all of ``data``, then :meth:`batch_update`."""
+        sums = np.zeros(weights.shape, dtype=np.float64)
+        counts = np.zeros(weights.shape[0], dtype=np.float64)
+        self.batch_sums(weights, data, sums, counts)
+        self.batch_update(weights, sums, counts, alpha, sigma, coords, neighbourhood, periods)

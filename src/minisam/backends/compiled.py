@@ -24,9 +24,10 @@ gemm_ilp64)``
     scores per thread.
 
 ``group_sums(data, index, sums_out, counts_out, n_threads)``
-    ``sums_out[k] = sum of data[i] with index[i] == k`` (float64, zero-initialised by the
-    caller, shape ``(n_nodes, n_features)``) and ``counts_out[k]`` their number. Samples are
-    added in increasing ``i`` for every node, so the result does not depend on ``n_threads``.
+    Adds every ``data[i]`` to ``sums_out[index[i]]`` (float64, shape ``(n_nodes,
+    n_features)``) and counts it in ``counts_out[index[i]]``, on top of what they hold.
+    Samples are added in increasing ``i`` for every node, so the result does not depend on
+    ``n_threads``, and calls on consecutive row slices give bitwise the sums of one call.
 
 ``train_online(weights, data, order, alphas, sigmas, coords, grid_y, kind, lattice, skip_below,
 n_threads, tables=None, periods=None)``
@@ -64,12 +65,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from minisam import _smoothing
+from minisam import _processes, _smoothing
 from minisam._blas import find_blas, single_threaded_blas
 from minisam.backends.base import Backend
 from minisam.topology import separable_columns
 
-__all__ = ["NEIGHBOURHOOD_CODES", "CompiledBackend", "kernel_periods", "skip_threshold"]
+__all__ = ["NEIGHBOURHOOD_CODES", "CompiledBackend", "kernel_periods", "skip_threshold",
+           "torus_keywords"]
 
 #: Neighbourhood function codes understood by every kernel.
 NEIGHBOURHOOD_CODES = {
@@ -108,6 +110,11 @@ class CompiledBackend(Backend):
         super().__init__(n_threads)
         self._blas = find_blas()
 
+    def _threads(self) -> int:
+        """Threads for the next kernel call: ``n_threads``, or one in a process forked after
+        kernels ran (see :mod:`minisam._processes`)."""
+        return _processes.kernel_threads(self.n_threads)
+
     def _gemm(self, dtype) -> tuple[int, bool]:
         if self._blas is None:
             return 0, False
@@ -121,7 +128,7 @@ class CompiledBackend(Backend):
         wnorm = np.einsum("kd,kd->k", weights, weights)
         with single_threaded_blas(self._blas):
             self.kernels.bmu_search(weights, wnorm, data, index, d2, second, self.chunk,
-                                    self.n_threads, *self._gemm(weights.dtype))
+                                    self._threads(), *self._gemm(weights.dtype))
         return index, d2, second
 
     def bmu_many(self, weights, data):
@@ -141,17 +148,19 @@ class CompiledBackend(Backend):
                                   np.ascontiguousarray(coords, dtype=np.float64),
                                   max(grid_y, 1), NEIGHBOURHOOD_CODES[neighbourhood],
                                   grid_y > 0, skip_threshold(weights.dtype),
-                                  self._online_threads(weights), periods=kernel_periods(periods))
+                                  self._online_threads(weights), **torus_keywords(periods))
 
     def _online_threads(self, weights) -> int:
         """Threads for online training; one unless the map is large enough to pay for them."""
+        _processes.kernel_threads(1)
         return 1
 
-    def batch_epoch(self, weights, data, alpha, sigma, coords, neighbourhood, periods=None):
+    def batch_sums(self, weights, data, sums, counts):
         index, _ = self.bmu_many(weights, data)
-        sums = np.zeros(weights.shape, dtype=np.float64)
-        counts = np.zeros(weights.shape[0], dtype=np.float64)
-        self.kernels.group_sums(data, index, sums, counts, self.n_threads)
+        self.kernels.group_sums(data, index, sums, counts, self._threads())
+
+    def batch_update(self, weights, sums, counts, alpha, sigma, coords, neighbourhood,
+                     periods=None):
         # The smoothing products are small; multithreaded OpenBLAS would leave its workers
         # spinning for ~0.1 s afterwards, stealing a core from the next kernel.
         with single_threaded_blas(self._blas):
@@ -164,3 +173,10 @@ def kernel_periods(periods) -> np.ndarray | None:
     if periods is None or not any(p > 0 for p in periods):
         return None
     return np.ascontiguousarray(periods, dtype=np.float64)
+
+
+def torus_keywords(periods) -> dict:
+    """Keyword arguments that pass ``periods`` to a kernel's ``train_online``: none for a
+    planar map, so that kernel builds that predate periodic maps still train planar ones."""
+    wrapped = kernel_periods(periods)
+    return {} if wrapped is None else {"periods": wrapped}

@@ -51,6 +51,7 @@ class CythonBackend(CompiledBackend):
 
     def _online_threads(self, weights) -> int:
         n_nodes, n_features = weights.shape
-        if self.n_threads > 1 and n_nodes * n_features >= self.online_parallel_min_size:
-            return self.n_threads
+        threads = self._threads()
+        if threads > 1 and n_nodes * n_features >= self.online_parallel_min_size:
+            return threads
         return 1

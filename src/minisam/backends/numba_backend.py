@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 import numba
 
-from minisam import _numba_kernels
+from minisam import _numba_kernels, _processes
 from minisam.backends.compiled import CompiledBackend
 
 __all__ = ["NumbaBackend"]
@@ -14,7 +14,11 @@ __all__ = ["NumbaBackend"]
 
 @contextmanager
 def _numba_threads(n_threads: int):
-    """Run with ``n_threads`` Numba threads (capped at NUMBA_NUM_THREADS), then restore."""
+    """Run with ``n_threads`` Numba threads (capped at NUMBA_NUM_THREADS), then restore.
+    In a process forked after kernels ran, Numba's threading layer is left alone."""
+    if _processes.forked_after_kernels():
+        yield
+        return
     previous = numba.get_num_threads()
     numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
     try:
@@ -28,16 +32,21 @@ class NumbaBackend(CompiledBackend):
     (or loads it from Numba's on-disk cache)."""
 
     name = "numba"
-    kernels = _numba_kernels
+
+    @property
+    def kernels(self):
+        """The kernel module; its serial twins in a process forked after kernels ran (Numba's
+        ``omp`` layer terminates such a child at its first parallel call)."""
+        return _numba_kernels.SERIAL if _processes.forked_after_kernels() else _numba_kernels
 
     def bmu_many(self, weights, data):
-        with _numba_threads(self.n_threads):
+        with _numba_threads(self._threads()):
             return super().bmu_many(weights, data)
 
     def top2_many(self, weights, data):
-        with _numba_threads(self.n_threads):
+        with _numba_threads(self._threads()):
             return super().top2_many(weights, data)
 
-    def batch_epoch(self, weights, data, alpha, sigma, coords, neighbourhood, periods=None):
-        with _numba_threads(self.n_threads):
-            super().batch_epoch(weights, data, alpha, sigma, coords, neighbourhood, periods)
+    def batch_sums(self, weights, data, sums, counts):
+        with _numba_threads(self._threads()):
+            super().batch_sums(weights, data, sums, counts)

@@ -25,6 +25,10 @@ class NumpyBackend(Backend):
         reference.train_online(weights, data, order, alphas, sigmas, coords, neighbourhood,
                                periods=periods)
 
-    def batch_epoch(self, weights, data, alpha, sigma, coords, neighbourhood, periods=None):
-        reference.batch_epoch(weights, data, alpha, sigma, coords, neighbourhood, periods)
+    def batch_sums(self, weights, data, sums, counts):
+        reference.batch_sums(weights, data, sums, counts)
 
+    def batch_update(self, weights, sums, counts, alpha, sigma, coords, neighbourhood,
+                     periods=None):
+        reference.batch_update(weights, sums, counts, alpha, sigma, coords, neighbourhood,
+                               periods)
