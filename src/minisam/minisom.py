@@ -31,7 +31,7 @@ import numpy as np
 
 from minisam import _minisom_core as core
 from minisam import _smoothing, reference
-from minisam._validation import check_choice, check_positive_int
+from minisam._validation import check_choice, check_positive_int, dask_online_error, is_dask
 from minisam.backends import BACKEND_NAMES, make_backend
 from minisam.backends.compiled import NEIGHBOURHOOD_CODES, kernel_periods, skip_threshold
 from minisam.topology import MINISOM_HEX_SPACING, Topology, separable_columns
@@ -58,6 +58,13 @@ _DECAY_METHODS = ("_inverse_decay_to_zero", "_linear_decay_to_zero", "_inverse_d
 def fast_norm(x):
     """Euclidean norm of a 1-D array, ``sqrt(x . x)``."""
     return np.sqrt(np.dot(x, x.T))
+
+
+def _dask():
+    """:mod:`minisam.dask`, imported only when a Dask collection is passed in."""
+    from minisam import dask as dask_support
+
+    return dask_support
 
 
 def _check_map_size(name, value) -> int:
@@ -392,7 +399,10 @@ callable
         self._weights += g[..., None] * (x - self._weights)
 
     def quantization(self, data):
-        """The weights of each sample's best-matching unit (Euclidean), ``(n, input_len)``."""
+        """The weights of each sample's best-matching unit (Euclidean), ``(n, input_len)``
+        (a lazy Dask array for Dask input)."""
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().quantization(self, data)
         data = self._as_data(data)
         flat = self._flat_weights()
         index, _ = core.euclidean_bmu(self._backend, flat, data)
@@ -400,6 +410,8 @@ callable
 
     def random_weights_init(self, data):
         """Set the weights of every node to a sample of ``data`` picked at random."""
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().random_weights_init(self, data)
         data = self._as_data(data)
         shape = self._activation_map.shape
         picks = [self._random_generator.randint(len(data)) for _ in range(int(np.prod(shape)))]
@@ -469,7 +481,12 @@ callable
         fixed_points : dict, optional
             ``{sample index: (i, j)}``: these samples always update around node ``(i, j)``
             instead of their best-matching unit.
+
+        Not for Dask arrays (``TypeError``): use :meth:`train_batch_offline`.
         """
+        if is_dask(data):
+            raise dask_online_error("MiniSom online training (train, train_random, "
+                                    "train_batch)", "MiniSom.train_batch_offline")
         num_iteration = self._check_iteration_number(num_iteration)
         array = self._as_data(data)
         fixed = self._check_fixed_points(fixed_points, array) if fixed_points else {}
@@ -512,7 +529,13 @@ callable
         ``w_n = (1 - lr_t) w_n + lr_t * sum_x h(c(x), n) x / sum_x h(c(x), n)`` for the nodes
         whose ``sum_x h(c(x), n)`` is positive (the others keep their weights), with ``h`` the
         neighbourhood at ``sigma_t``.
+
+        ``data`` may be a Dask array (chunked along its rows) or DataFrame: each iteration is
+        then one pass over it on the active Dask scheduler (see :mod:`minisam.dask`), with
+        the same result.
         """
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().train_batch(self, data, num_iteration, verbose)
         num_iteration = self._check_iteration_number(num_iteration)
         array = self._as_data(data)
         etas, sigmas = self._schedules(np.arange(num_iteration), num_iteration)
@@ -560,6 +583,8 @@ callable
 
     def activation_response(self, data):
         """How many samples each node wins (activation distance), an ``(x, y)`` float array."""
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().activation_response(self, data)
         array = self._as_data(data)
         index = self._winners(array)
         shape = self._weights.shape[:2]
@@ -578,6 +603,8 @@ callable
 
     def quantization_error(self, data):
         """Mean Euclidean distance between each sample and its best-matching unit."""
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().quantization_error(self, data)
         data = self._as_data(data)
         _, d2 = core.euclidean_bmu(self._backend, self._flat_weights(), data)
         return np.mean(np.sqrt(d2))
@@ -615,6 +642,8 @@ callable
         on a rectangular map adjacent means at most one step apart along each axis (diagonals
         included), on a hexagonal one that the nodes' positions are 1 apart (minimum images
         on a torus). NaN, with a warning, on a 1-by-1 map."""
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().topographic_error(self, data)
         data = self._as_data(data)
         if int(np.prod(self._activation_map.shape)) == 1:
             warnings.warn('The topographic error is not defined for a 1-by-1 map.',

@@ -19,6 +19,8 @@ from minisam._validation import (
     check_positive_real,
     check_seed,
     check_vector,
+    dask_online_error,
+    is_dask,
 )
 from minisam.backends import BACKEND_NAMES, make_backend
 from minisam.topology import LATTICES, Topology
@@ -27,6 +29,13 @@ __all__ = ["MiniSam"]
 
 #: The neighbourhood functions MiniSam offers (the kernels know more, for the MiniSom drop-in).
 NEIGHBOURHOOD_FUNCTIONS = ("gaussian", "bubble")
+
+
+def _dask():
+    """:mod:`minisam.dask`, imported only when a Dask collection is passed in."""
+    from minisam import dask as dask_support
+
+    return dask_support
 
 
 def _check_n_jobs(n_jobs):
@@ -177,6 +186,8 @@ class MiniSam:
     # ------------------------------------------------------------------ initialisation
     def random_weights_init(self, data) -> None:
         """Set each node's weights to a sample of ``data`` drawn at random (with replacement)."""
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().random_weights_init(self, data)
         data = self._data(data)
         picks = self._rng.integers(0, data.shape[0], size=self._grid.n_nodes)
         self._weights = data[picks].reshape(self.x, self.y, self.input_len).copy()
@@ -186,8 +197,11 @@ class MiniSam:
         """Online training: ``num_iteration`` steps, each on one sample drawn at random.
 
         Step ``t`` moves every node towards the sample by
-        ``alpha_t * h(d(node, bmu), sigma_t) * (v - w)``.
+        ``alpha_t * h(d(node, bmu), sigma_t) * (v - w)``. Not for Dask arrays (``TypeError``):
+        use :meth:`train_batch`.
         """
+        if is_dask(data):
+            raise dask_online_error("MiniSam.train_random", "MiniSam.train_batch")
         data = self._data(data)
         num_iteration = check_positive_int("num_iteration", num_iteration)
         alphas, sigmas = self._schedules(num_iteration)
@@ -204,8 +218,11 @@ class MiniSam:
 
         The radius and learning rate decay per epoch (``lam = num_epochs / ln sigma_0``). With
         ``learning_rate=0.1`` and the default ``sigma`` this is exactly
-        :func:`minisam.kohonen.train`.
+        :func:`minisam.kohonen.train`. Not for Dask arrays (``TypeError``): use
+        :meth:`train_batch`.
         """
+        if is_dask(data):
+            raise dask_online_error("MiniSam.train_epochs", "MiniSam.train_batch")
         data = self._data(data)
         num_epochs = check_positive_int("num_epochs", num_epochs)
         alphas, sigmas = self._schedules(num_epochs)
@@ -225,7 +242,13 @@ class MiniSam:
         Each epoch assigns every sample to its best-matching unit, then sets
         ``w = (1 - alpha_t) w + alpha_t num / den`` with ``num = sum h x`` and ``den = sum h``
         over the samples. Nodes that no sample influences keep their weights.
+
+        ``data`` may be a Dask array (chunked along its rows) or DataFrame: each epoch is then
+        one pass over it on the active Dask scheduler (see :mod:`minisam.dask`), with the
+        same result.
         """
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().train_batch(self, data, num_iteration)
         data = self._data(data)
         num_iteration = check_positive_int("num_iteration", num_iteration)
         alphas, sigmas = self._schedules(num_iteration)
@@ -246,13 +269,18 @@ class MiniSam:
         return self._grid.position(index[0])
 
     def quantization(self, data) -> np.ndarray:
-        """Weights of each sample's best-matching unit, shape ``(n_samples, input_len)``."""
+        """Weights of each sample's best-matching unit, shape ``(n_samples, input_len)`` (a
+        lazy Dask array for Dask input)."""
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().quantization(self, data)
         data = self._data(data)
         index, _ = self._backend.bmu_many(self._flat(), data)
         return self._flat()[index]
 
     def activation_response(self, data) -> np.ndarray:
         """How many samples each node wins, as an ``(x, y)`` int64 array."""
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().activation_response(self, data)
         data = self._data(data)
         index, _ = self._backend.bmu_many(self._flat(), data)
         counts = np.bincount(index, minlength=self._grid.n_nodes)
@@ -260,6 +288,8 @@ class MiniSam:
 
     def quantization_error(self, data) -> float:
         """Mean Euclidean distance between each sample and its best-matching unit."""
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().quantization_error(self, data)
         data = self._data(data)
         _, d2 = self._backend.bmu_many(self._flat(), data)
         return float(np.mean(np.sqrt(d2.astype(np.float64))))
@@ -272,6 +302,8 @@ class MiniSam:
         hexagonal one; across the seams on a torus. Undefined (NaN, with a warning) on a
         1 x 1 map.
         """
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().topographic_error(self, data)
         data = self._data(data)
         if self._grid.n_nodes == 1:
             warnings.warn("The topographic error is not defined for a 1-by-1 map.",
