@@ -210,8 +210,13 @@ class _Chunks:
 
 
 def _add(*parts):
-    """Element-wise sum of tuples of arrays (a node of the reduction tree)."""
-    return tuple(functools.reduce(np.add, column) for column in zip(*parts, strict=True))
+    """Element-wise sum of tuples of arrays (a node of the reduction tree), in place into a
+    copy of the first."""
+    totals = [np.array(value, copy=True) for value in parts[0]]
+    for part in parts[1:]:
+        for total, value in zip(totals, part, strict=True):
+            total += value
+    return tuple(totals)
 
 
 def _map_reduce(chunks: _Chunks, func, *args, also=()):
