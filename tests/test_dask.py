@@ -349,16 +349,22 @@ def status(key):
 x = da.from_zarr(sys.argv[1])
 som = MiniSam(10, 10, x.shape[1], dtype=np.float32, random_seed=0)
 som.train_batch(x[:50_000], 1)  # imports, kernels and buffers in place first
-open('/proc/self/clear_refs', 'w').write('5')  # reset the peak resident set
-before = status('VmRSS')
-som.train_batch(x, 1)
-print(json.dumps({"before": before, "peak": status('VmHWM'),
-                  "qe": float(som.quantization_error(x[:1000]))}))
+results = {}
+for name, call in [("train", lambda: som.train_batch(x, 1)),
+                   ("qe", lambda: som.quantization_error(x)),  # the scores: one pass each
+                   ("te", lambda: som.topographic_error(x)),
+                   ("hits", lambda: int(som.activation_response(x).sum())),
+                   ("quantization", lambda: float(som.quantization(x).sum().compute()))]:
+    open('/proc/self/clear_refs', 'w').write('5')  # reset the peak resident set
+    before = status('VmRSS')
+    value = call()
+    results[name] = {"growth": status('VmHWM') - before, "value": value}
+print(json.dumps(results))
 """
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc")
-def test_zarr_epoch_peak_memory_is_well_below_the_data(tmp_path):
+def test_zarr_epoch_and_scores_peak_memory_is_well_below_the_data(tmp_path):
     rows, dim, chunk = 800_000, 64, 25_000  # 205 MB of float32
     path = str(tmp_path / "data.zarr")
     store = zarr.create_array(store=path, shape=(rows, dim), chunks=(chunk, dim),
@@ -370,9 +376,12 @@ def test_zarr_epoch_peak_memory_is_well_below_the_data(tmp_path):
     out = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, path], capture_output=True,
                          text=True, check=True)
     result = __import__("json").loads(out.stdout.strip().splitlines()[-1])
-    growth = result["peak"] - result["before"]
-    assert growth < nbytes / 4, (growth, nbytes)
-    assert np.isfinite(result["qe"])
+    # Each call's peak resident set above what was resident before it.
+    for name, run in result.items():
+        assert run["growth"] < nbytes / 4, (name, run["growth"], nbytes)
+    assert result["train"]["value"] is None
+    assert np.isfinite(result["qe"]["value"]) and 0 <= result["te"]["value"] <= 1
+    assert result["hits"]["value"] == rows and np.isfinite(result["quantization"]["value"])
 
 
 # ----------------------------------------------------------------------------- LocalCluster
