@@ -485,8 +485,8 @@ callable
         Not for Dask arrays (``TypeError``): use :meth:`train_batch_offline`.
         """
         if is_dask(data):
-            raise dask_online_error("MiniSom online training (train, train_random, "
-                                    "train_batch)", "MiniSom.train_batch_offline")
+            raise dask_online_error("MiniSom.train (like train_random and train_batch)",
+                                    "MiniSom.train_batch_offline")
         num_iteration = self._check_iteration_number(num_iteration)
         array = self._as_data(data)
         fixed = self._check_fixed_points(fixed_points, array) if fixed_points else {}
