@@ -316,6 +316,20 @@ def test_nan_in_a_chunk_raises_and_leaves_the_model_unchanged(data, model):
     assert_array_equal(som.get_weights(), before)
 
 
+def test_threads_per_task_follow_the_scheduler(monkeypatch):
+    from minisam.dask import _threads_per_task
+
+    monkeypatch.setenv("MINISAM_NUM_THREADS", "8")
+    x = da.ones((10, 2), chunks=5)
+    with dask.config.set(scheduler="threads", num_workers=2):
+        assert _threads_per_task(None, x) == 4  # 8 CPUs shared by a pool of 2 threads
+        assert _threads_per_task(3, x) == 3  # the model's n_jobs: threads per task
+    with dask.config.set(scheduler="threads", num_workers=16):
+        assert _threads_per_task(None, x) == 1
+    with dask.config.set(scheduler="sync"):
+        assert _threads_per_task(None, x) == 8
+
+
 def test_import_minisam_does_not_import_dask():
     script = textwrap.dedent("""
         import sys
@@ -420,6 +434,10 @@ def test_local_cluster_matches_numpy(data, cluster_client):
         m for m in sys.modules if m in ("minisam.dask", "minisam._cython_kernels")))
     assert all(mods == ["minisam._cython_kernels", "minisam.dask"]
                for mods in workers.values())
+    with cluster_client.as_current():
+        from minisam.dask import _threads_per_task
+
+        assert _threads_per_task(None, x) == 1  # one task per worker thread
 
 
 def _load_or_die(block, marker, block_info=None):
