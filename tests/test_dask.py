@@ -381,8 +381,12 @@ print(json.dumps(results))
 def test_zarr_epoch_and_scores_peak_memory_is_well_below_the_data(tmp_path):
     rows, dim, chunk = 800_000, 64, 25_000  # 205 MB of float32
     path = str(tmp_path / "data.zarr")
-    store = zarr.create_array(store=path, shape=(rows, dim), chunks=(chunk, dim),
-                              dtype="float32", compressors=None)
+    if int(zarr.__version__.split(".")[0]) >= 3:
+        store = zarr.create_array(store=path, shape=(rows, dim), chunks=(chunk, dim),
+                                  dtype="float32", compressors=None)
+    else:  # zarr 2 (Python 3.10)
+        store = zarr.open_array(path, mode="w", shape=(rows, dim), chunks=(chunk, dim),
+                                dtype="float32", compressor=None)
     rng = np.random.default_rng(0)
     for start in range(0, rows, 100_000):
         store[start:start + 100_000] = rng.random((100_000, dim), dtype=np.float32)
