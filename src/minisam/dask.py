@@ -382,7 +382,7 @@ def _minisom_te_part(block, offset, flat, spec, geometry):
 
 
 # ----------------------------------------------------------------------------- training
-def train_batch(model, data, num_iteration, verbose=False) -> None:
+def train_batch(model, data, num_iteration: int, verbose: bool = False) -> None:
     """Batch training of a :class:`~minisam.MiniSam` (``MiniSam.train_batch``) or a
     :class:`~minisam.MiniSom` (``MiniSom.train_batch_offline``, with ``verbose``) on a Dask
     array or DataFrame: one ``compute`` (one pass over the data) per epoch.
@@ -508,7 +508,7 @@ def quantization(model, data) -> da.Array:
                         meta=np.empty((0, 0), dtype=model.dtype))
 
 
-def quantization_error(model, data):
+def quantization_error(model, data) -> float | np.float64:
     """Mean Euclidean distance between each sample and its best-matching unit, computed in
     one pass (a ``float`` for MiniSam, a NumPy float64 for MiniSom, as in memory)."""
     if _is_minisom(model):
@@ -522,7 +522,7 @@ def quantization_error(model, data):
     return float(total / n)
 
 
-def topographic_error(model, data):
+def topographic_error(model, data) -> float | np.float64:
     """Fraction of samples whose best and second-best nodes are not adjacent (as the model's
     in-memory method defines it), computed in one pass; NaN with a warning on a 1-by-1 map."""
     import warnings
