@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 
 import numpy as np
 
@@ -22,6 +23,8 @@ __all__ = [
     "check_choice",
     "check_flag",
     "check_seed",
+    "dask_online_error",
+    "is_dask",
 ]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -147,3 +150,21 @@ def check_vector(name: str, value, input_len: int, dtype: np.dtype) -> np.ndarra
                          f"shape {array.shape}")
     _check_finite(name, array)
     return array
+
+
+def is_dask(value) -> bool:
+    """Whether ``value`` is a Dask collection (array, DataFrame, ...), without importing Dask.
+
+    Dask is never imported by ``import minisam``: an object is recognised by the module its
+    class comes from (``dask.array.core``, ``dask.dataframe...``), which can only be a Dask
+    module if the caller already imported Dask.
+    """
+    module = type(value).__module__ or ""
+    return (module == "dask" or module.startswith("dask.")) and "dask" in sys.modules
+
+
+def dask_online_error(method: str, batch_method: str) -> TypeError:
+    """The ``TypeError`` online training raises for Dask input: it points to batch training."""
+    return TypeError(f"{method} does online training, one sample at a time, which cannot run "
+                     f"on a Dask collection; use {batch_method}, which trains on Dask arrays "
+                     f"with one pass over the data per epoch (or pass a NumPy array)")

@@ -2,6 +2,7 @@
 
     python -m minisam.bench              # every workload (about 2-3 minutes on 2 cores)
     python -m minisam.bench --quick      # smaller repeat counts, for a smoke test
+    python -m minisam.bench --only dask  # Dask targets (needs minisam[dask], 2.4 GiB of disk)
 
 Each timing is the median of several runs in this process, so ratios compare like with like on
 the same machine at the same moment. Slow baselines (Sam's triple loop, the NumPy backend on the
@@ -301,6 +302,121 @@ def bench_peak_memory(table, names, n_threads):
     return results
 
 
+_ZARR_EPOCH_SCRIPT = """
+import json, sys, time
+import dask.array as da
+import numpy as np
+from minisam import MiniSam
+
+def status(key):
+    for line in open('/proc/self/status'):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+
+x = da.from_zarr(sys.argv[1])
+som = MiniSam(50, 50, x.shape[1], dtype=np.float32, random_seed=0)
+som.train_batch(x[:100_000], 1)  # imports and kernels first
+before = status('VmRSS')
+start = time.perf_counter()
+som.train_batch(x, 1)
+print(json.dumps({"seconds": time.perf_counter() - start, "before": before,
+                  "peak": status('VmHWM')}))
+"""
+
+
+def _zarr_array(path: str, shape, chunks, dtype):
+    """An empty uncompressed Zarr array on disk (zarr 2 or 3: Python 3.10 gets zarr 2)."""
+    import zarr
+
+    if int(zarr.__version__.split(".")[0]) >= 3:
+        return zarr.create_array(store=path, shape=shape, chunks=chunks, dtype=dtype,
+                                 compressors=None)
+    return zarr.open_array(path, mode="w", shape=shape, chunks=chunks, dtype=dtype,
+                           compressor=None)
+
+
+def bench_dask(table, repeats, quick):
+    """Dask: one batch epoch of a 50x50 map on N x 64 float32 samples in 100,000-row chunks
+    (N = 2,000,000): in memory, as a Dask array on the threaded scheduler and on
+    ``LocalCluster(n_workers=2, threads_per_worker=1)`` (data persisted on the workers),
+    runs interleaved; then one epoch out of core on 10,000,000 x 64 float32 in Zarr on local
+    disk, in a fresh process, with its peak resident set."""
+    try:
+        import dask
+        import dask.array as da
+        import distributed
+        import zarr  # noqa: F401  (the out-of-core part needs it)
+    except ImportError as exc:
+        print(f"dask: skipped ({exc}; pip install 'minisam[dask]')", flush=True)
+        return {}
+    import logging
+    import tempfile
+
+    from minisam import MiniSam
+
+    n, dim, side, rows = (400_000 if quick else 2_000_000), 64, 50, 100_000
+    print(f"dask: {side}x{side} map, N={n}, D={dim}, float32, {rows}-row chunks, one epoch",
+          flush=True)
+    lazy = da.random.default_rng(7).random((n, dim), dtype=np.float32, chunks=(rows, dim))
+    with dask.config.set(scheduler="threads"):
+        data = lazy.compute()
+    threaded = da.from_array(data, chunks=(rows, dim))
+
+    def epoch(x, scheduler=None):
+        def run():
+            som = MiniSam(side, side, dim, dtype=np.float32, random_seed=0)
+            if scheduler is None:
+                som.train_batch(x, 1)
+            else:
+                with scheduler():
+                    som.train_batch(x, 1)
+        return run
+
+    results = {}
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+            distributed.Client(cluster, set_as_default=False) as client:
+        on_cluster = client.persist(lazy)
+        with client.as_current():
+            distributed.wait(on_cluster)
+        runs = {"in memory": epoch(data),
+                "threaded": epoch(threaded, lambda: dask.config.set(scheduler="threads")),
+                "LocalCluster(2, 1)": epoch(on_cluster, client.as_current)}
+        for run in runs.values():  # warm up: kernels, worker imports
+            run()
+        medians = _interleaved_medians(runs, repeats)
+    base = n / medians["in memory"]
+    for label, seconds in medians.items():
+        rate = n / seconds
+        results[label] = rate
+        note = "" if label == "in memory" else f"{100 * rate / base:.0f}% of in memory"
+        table.add(f"dask batch f32 N={n}", label, f"{rate / 1e6:.3f} M samples/s", note)
+    if not os.path.exists("/proc/self/status"):
+        return results
+    big = 1_000_000 if quick else 10_000_000
+    with tempfile.TemporaryDirectory(prefix="minisam-bench-") as tmp:
+        path = os.path.join(tmp, "data.zarr")
+        store = _zarr_array(path, (big, dim), (rows, dim), "float32")
+        rng = np.random.default_rng(8)
+        for start in range(0, big, 500_000):
+            store[start:start + 500_000] = rng.random((min(500_000, big - start), dim),
+                                                      dtype=np.float32)
+        del rng
+        out = subprocess.run([sys.executable, "-c", _ZARR_EPOCH_SCRIPT, path],
+                             capture_output=True, text=True, check=True)
+    zarr_run = json.loads(out.stdout.strip().splitlines()[-1])
+    rate = big / zarr_run["seconds"]
+    results["zarr"] = rate
+    results["zarr peak"] = zarr_run["peak"]
+    gib = big * dim * 4 / 2**30
+    table.add(f"dask out of core f32 N={big} ({gib:.2f} GiB Zarr)", "threaded",
+              f"{rate / 1e6:.3f} M samples/s",
+              f"{100 * rate / base:.0f}% of in memory (N={n}); peak RSS "
+              f"{zarr_run['peak'] / 2**20:.0f} MiB (before the epoch "
+              f"{zarr_run['before'] / 2**20:.0f} MiB)")
+    return results
+
+
 def _first_call_latency(name: str) -> float:
     script = ("import time, numpy as np; from minisam.backends import make_backend;"
               f"b = make_backend({name!r}, 1); w = np.random.random((16, 3));"
@@ -318,7 +434,7 @@ def main(argv=None) -> None:
                         help="threads per backend (default: all available CPUs)")
     parser.add_argument("--only", nargs="*", default=None,
                         choices=["challenge", "online", "batch", "bmu", "memory",
-                                 "topology"],
+                                 "topology", "dask"],
                         help="run only these workloads")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
     args = parser.parse_args(argv)
@@ -353,6 +469,8 @@ def main(argv=None) -> None:
         bench_peak_memory(table, list(backends), n_threads)
     if "topology" in wanted:
         bench_topology(table, backends, repeats, args.quick)
+    if "dask" in wanted:  # only when asked for: needs minisam[dask] and writes 2.4 GiB
+        bench_dask(table, 3, args.quick)
     if args.markdown:
         with open(args.markdown, "w") as handle:
             handle.write(table.markdown() + "\n")

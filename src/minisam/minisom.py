@@ -32,9 +32,9 @@ import numpy as np
 from minisam import _memory, _slicing, _smoothing, reference
 from minisam import _minisom_core as core
 from minisam._locking import locked
-from minisam._validation import check_choice, check_positive_int
+from minisam._validation import check_choice, check_positive_int, dask_online_error, is_dask
 from minisam.backends import BACKEND_NAMES, make_backend
-from minisam.backends.compiled import NEIGHBOURHOOD_CODES, skip_threshold, torus_keywords
+from minisam.backends.compiled import NEIGHBOURHOOD_CODES, kernel_periods, skip_threshold
 from minisam.topology import MINISOM_HEX_SPACING, Topology, separable_columns
 
 __all__ = ["MiniSom", "fast_norm"]
@@ -59,6 +59,13 @@ _DECAY_METHODS = ("_inverse_decay_to_zero", "_linear_decay_to_zero", "_inverse_d
 def fast_norm(x):
     """Euclidean norm of a 1-D array, ``sqrt(x . x)``."""
     return np.sqrt(np.dot(x, x.T))
+
+
+def _dask():
+    """:mod:`minisam.dask`, imported only when a Dask collection is passed in."""
+    from minisam import dask as dask_support
+
+    return dask_support
 
 
 def _check_map_size(name, value) -> int:
@@ -429,7 +436,10 @@ callable
 
     @locked
     def quantization(self, data):
-        """The weights of each sample's best-matching unit (Euclidean), ``(n, input_len)``."""
+        """The weights of each sample's best-matching unit (Euclidean), ``(n, input_len)``
+        (a lazy Dask array for Dask input)."""
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().quantization(self, data)
         data = self._as_data(data)
         flat = self._flat_weights()
         index, _ = core.euclidean_bmu(self._backend, flat, data)
@@ -438,6 +448,8 @@ callable
     @locked
     def random_weights_init(self, data):
         """Set the weights of every node to a sample of ``data`` picked at random."""
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().random_weights_init(self, data)
         data = self._as_data(data)
         shape = self._activation_map.shape
         picks = [self._random_generator.randint(len(data)) for _ in range(int(np.prod(shape)))]
@@ -515,7 +527,12 @@ callable
         fixed_points : dict, optional
             ``{sample index: (i, j)}``: these samples always update around node ``(i, j)``
             instead of their best-matching unit.
+
+        Not for Dask arrays (``TypeError``): use :meth:`train_batch_offline`.
         """
+        if is_dask(data):
+            raise dask_online_error("MiniSom.train (like train_random and train_batch)",
+                                    "MiniSom.train_batch_offline")
         num_iteration = self._check_iteration_number(num_iteration)
         array = self._as_data(data)
         steps = num_iteration * (len(array) if use_epochs else 1)
@@ -564,7 +581,13 @@ callable
         ``w_n = (1 - lr_t) w_n + lr_t * sum_x h(c(x), n) x / sum_x h(c(x), n)`` for the nodes
         whose ``sum_x h(c(x), n)`` is positive (the others keep their weights), with ``h`` the
         neighbourhood at ``sigma_t``.
+
+        ``data`` may be a Dask array (chunked along its rows) or DataFrame: each iteration is
+        then one pass over it on the active Dask scheduler (see :mod:`minisam.dask`), with
+        the same result.
         """
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().train_batch(self, data, num_iteration, verbose)
         num_iteration = self._check_iteration_number(num_iteration)
         array = self._as_data(data)
         etas, sigmas = self._schedules(np.arange(num_iteration), num_iteration)
@@ -614,6 +637,8 @@ callable
     @locked
     def activation_response(self, data):
         """How many samples each node wins (activation distance), an ``(x, y)`` float array."""
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().activation_response(self, data)
         array = self._as_data(data)
         index = self._winners(array)
         shape = self._weights.shape[:2]
@@ -633,6 +658,8 @@ callable
     @locked
     def quantization_error(self, data):
         """Mean Euclidean distance between each sample and its best-matching unit."""
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().quantization_error(self, data)
         data = self._as_data(data)
         _, d2 = core.euclidean_bmu(self._backend, self._flat_weights(), data)
         return np.mean(np.sqrt(d2))
@@ -672,6 +699,8 @@ callable
         on a rectangular map adjacent means at most one step apart along each axis (diagonals
         included), on a hexagonal one that the nodes' positions are 1 apart (minimum images
         on a torus). NaN, with a warning, on a 1-by-1 map."""
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().topographic_error(self, data)
         data = self._as_data(data)
         if int(np.prod(self._activation_map.shape)) == 1:
             warnings.warn('The topographic error is not defined for a 1-by-1 map.',
@@ -1017,7 +1046,7 @@ callable
                 kernels.train_online(flat, data, *contiguous(order, etas, sigmas), coords,
                                      max(grid_y, 1), NEIGHBOURHOOD_CODES[name], grid_y > 0,
                                      skip, backend._online_threads(flat),
-                                     **torus_keywords(periods))
+                                     periods=kernel_periods(periods))
 
             return per_slice, run_slice
 

@@ -20,6 +20,8 @@ from minisam._validation import (
     check_positive_real,
     check_seed,
     check_vector,
+    dask_online_error,
+    is_dask,
 )
 from minisam._watch import Watch
 from minisam.backends import BACKEND_NAMES, make_backend
@@ -29,6 +31,13 @@ __all__ = ["MiniSam"]
 
 #: The neighbourhood functions MiniSam offers (the kernels know more, for the MiniSom drop-in).
 NEIGHBOURHOOD_FUNCTIONS = ("gaussian", "bubble")
+
+
+def _dask():
+    """:mod:`minisam.dask`, imported only when a Dask collection is passed in."""
+    from minisam import dask as dask_support
+
+    return dask_support
 
 
 def _check_n_jobs(n_jobs):
@@ -230,6 +239,8 @@ class MiniSam:
     @locked
     def random_weights_init(self, data) -> None:
         """Set each node's weights to a sample of ``data`` drawn at random (with replacement)."""
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().random_weights_init(self, data)
         data = self._data(data)
         picks = self._rng.integers(0, data.shape[0], size=self._grid.n_nodes)
         self._weights = data[picks].reshape(self.x, self.y, self.input_len).copy()
@@ -241,7 +252,8 @@ class MiniSam:
         """Online training: ``num_iteration`` steps, each on one sample drawn at random.
 
         Step ``t`` moves every node towards the sample by
-        ``alpha_t * h(d(node, bmu), sigma_t) * (v - w)``.
+        ``alpha_t * h(d(node, bmu), sigma_t) * (v - w)``. Not for Dask arrays (``TypeError``):
+        use :meth:`train_batch`.
 
         Parameters
         ----------
@@ -261,6 +273,8 @@ class MiniSam:
             (:meth:`quantization_error`) and/or ``'te'`` (:meth:`topographic_error`). The
             history is then in :attr:`history` (see there); nothing is computed otherwise.
         """
+        if is_dask(data):
+            raise dask_online_error("MiniSam.train_random", "MiniSam.train_batch")
         data = self._data(data)
         num_iteration = check_positive_int("num_iteration", num_iteration)
         _memory.check_fits(f"train_random({num_iteration:,} steps)", 24 * num_iteration)
@@ -283,8 +297,11 @@ class MiniSam:
         ``learning_rate=0.1`` and the default ``sigma`` this is exactly
         :func:`minisam.kohonen.train`. ``progress``, ``callback``, ``callback_every`` (in
         steps; default one epoch, ``len(data)`` steps) and ``track``: see
-        :meth:`train_random`.
+        :meth:`train_random`. Not for Dask arrays
+        (``TypeError``): use :meth:`train_batch`.
         """
+        if is_dask(data):
+            raise dask_online_error("MiniSam.train_epochs", "MiniSam.train_batch")
         data = self._data(data)
         num_epochs = check_positive_int("num_epochs", num_epochs)
         n = data.shape[0]
@@ -311,7 +328,12 @@ class MiniSam:
 
         ``progress``, ``callback`` and ``track``: see :meth:`train_random`; here checkpoints
         fall every ``callback_every`` epochs (default 1).
+        ``data`` may be a Dask array (chunked along its rows) or DataFrame: each epoch is then
+        one pass over it on the active Dask scheduler (see :mod:`minisam.dask`), with the
+        same result.
         """
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().train_batch(self, data, num_iteration)
         data = self._data(data)
         num_iteration = check_positive_int("num_iteration", num_iteration)
         watch = self._watch(num_iteration, "epoch", progress, callback, callback_every, track,
@@ -360,7 +382,10 @@ class MiniSam:
 
     @locked
     def quantization(self, data) -> np.ndarray:
-        """Weights of each sample's best-matching unit, shape ``(n_samples, input_len)``."""
+        """Weights of each sample's best-matching unit, shape ``(n_samples, input_len)`` (a
+        lazy Dask array for Dask input)."""
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().quantization(self, data)
         data = self._data(data)
         index, _ = self._search(self._flat(), data)
         return self._flat()[index]
@@ -368,6 +393,8 @@ class MiniSam:
     @locked
     def activation_response(self, data) -> np.ndarray:
         """How many samples each node wins, as an ``(x, y)`` int64 array."""
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().activation_response(self, data)
         data = self._data(data)
         index, _ = self._search(self._flat(), data)
         counts = np.bincount(index, minlength=self._grid.n_nodes)
@@ -376,6 +403,8 @@ class MiniSam:
     @locked
     def quantization_error(self, data) -> float:
         """Mean Euclidean distance between each sample and its best-matching unit."""
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().quantization_error(self, data)
         return self._quantization_error(self._flat(), self._data(data))
 
     @locked
@@ -387,6 +416,8 @@ class MiniSam:
         hexagonal one; across the seams on a torus. Undefined (NaN, with a warning) on a
         1 x 1 map.
         """
+        if is_dask(data):  # Dask: see minisam.dask
+            return _dask().topographic_error(self, data)
         return self._topographic_error(self._flat(), self._data(data))
 
     def distance_map(self) -> np.ndarray:

@@ -70,8 +70,7 @@ from minisam._blas import find_blas, single_threaded_blas
 from minisam.backends.base import Backend
 from minisam.topology import separable_columns
 
-__all__ = ["NEIGHBOURHOOD_CODES", "CompiledBackend", "kernel_periods", "skip_threshold",
-           "torus_keywords"]
+__all__ = ["NEIGHBOURHOOD_CODES", "CompiledBackend", "kernel_periods", "skip_threshold"]
 
 #: Neighbourhood function codes understood by every kernel.
 NEIGHBOURHOOD_CODES = {
@@ -148,7 +147,7 @@ class CompiledBackend(Backend):
                                   np.ascontiguousarray(coords, dtype=np.float64),
                                   max(grid_y, 1), NEIGHBOURHOOD_CODES[neighbourhood],
                                   grid_y > 0, skip_threshold(weights.dtype),
-                                  self._online_threads(weights), **torus_keywords(periods))
+                                  self._online_threads(weights), periods=kernel_periods(periods))
 
     def _online_threads(self, weights) -> int:
         """Threads for online training; one unless the map is large enough to pay for them."""
@@ -173,10 +172,3 @@ def kernel_periods(periods) -> np.ndarray | None:
     if periods is None or not any(p > 0 for p in periods):
         return None
     return np.ascontiguousarray(periods, dtype=np.float64)
-
-
-def torus_keywords(periods) -> dict:
-    """Keyword arguments that pass ``periods`` to a kernel's ``train_online``: none for a
-    planar map, so that kernel builds that predate periodic maps still train planar ones."""
-    wrapped = kernel_periods(periods)
-    return {} if wrapped is None else {"periods": wrapped}
