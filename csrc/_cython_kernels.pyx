@@ -362,6 +362,53 @@ def group_sums(const floating[:, ::1] data, const int64_t[::1] index, double[:, 
 
 
 # ----------------------------------------------------------------------------- train_online
+# train_online is a short driver over five steps: (1) set up the working copy, (2) the
+# neighbourhood of one step (per-node step sizes, row by row), (3) one step's pass over a
+# thread's rows, (4) the threads' agreement on the next winner, (5) write-back. A topology or a
+# neighbourhood only touches step (2): _hood_start and _hood_row.
+
+cdef enum:
+    PSEUDO_ROW = 64  # nodes per row of the working copy when coords are no lattice
+
+
+cdef struct _Work:
+    # The feature-major working copy: grid row i is a panel of D x Yp (feature d of the node in
+    # column j at d * Yp + j), rows in chunks of rch (one chunk per thread), cstride apart.
+    Py_ssize_t K, D, X, Y, Yp, B, panel, rch, nchunks, cstride
+    int nth  # threads asked for (a team may have fewer)
+    void *wf  # floating *
+    const void *padtab  # floating *: padtab[rem * B + j] is 0 for j < rem, +inf after
+    double *rmin  # each row's least squared distance to the next step's sample
+
+
+cdef struct _Hood:
+    # The neighbourhood, one per thread. What the caller gave (fixed for the call):
+    int kind
+    bint lattice
+    double thr  # influences |alpha * h| below thr are skipped
+    const double *coords
+    Py_ssize_t coords_ld
+    const double *xtab
+    Py_ssize_t xtab_ld
+    const double *ytab
+    Py_ssize_t ytab_ld
+    const int64_t *xpos
+    const int64_t *ypos
+    const int64_t *ycode
+    Py_ssize_t ycode_ld
+    # This step (set by _hood_start):
+    Py_ssize_t t, b, bi, bj
+    bint upd  # whether any node moves
+    double alpha, sigma, denom, s2, cut, bx, by
+    # Lattice: offsets 0 .. na - 1 along an axis keep a factor >= thr; the winner's columns
+    # span the blocks [jb0, jb1); et[n] = exp(-n^2 / denom) (tab_n of them, for tab_sigma);
+    # cf[j]: column j's factor (gaussian) or squared offset (bubble).
+    Py_ssize_t na, jb0, jb1, maxdim, tab_n
+    double tab_sigma
+    double *et
+    double *cf
+
+
 cdef inline floating _row(floating *p, Py_ssize_t S, Py_ssize_t D, Py_ssize_t nblk,
                           Py_ssize_t jb0, Py_ssize_t jb1, const floating *v,
                           const floating *vn, const floating *g, const floating *pad,
@@ -379,8 +426,267 @@ cdef inline Py_ssize_t _row_base(Py_ssize_t i, Py_ssize_t rch, Py_ssize_t cstrid
     return q * cstride + (i - q * rch) * panel
 
 
-cdef enum:
-    PSEUDO_ROW = 64  # nodes per row of the working copy when coords are no lattice
+cdef inline floating *_panel(const _Work *w, floating *wf, Py_ssize_t i) noexcept nogil:
+    return wf + _row_base(i, w.rch, w.cstride, w.panel)
+
+
+cdef inline const floating *_row_shape(const _Work *w, const floating *padtab, Py_ssize_t i,
+                                       Py_ssize_t *valid, Py_ssize_t *nb) noexcept nogil:
+    """Row ``i``'s node count and 64-byte blocks; returns its last block's padding (or NULL)."""
+    cdef Py_ssize_t rem
+    valid[0] = min(w.Y, w.K - i * w.Y)
+    nb[0] = (valid[0] + w.B - 1) // w.B
+    rem = valid[0] - (nb[0] - 1) * w.B
+    return padtab + rem * w.B if rem < w.B else NULL
+
+
+cdef inline Py_ssize_t _next_row(const _Work *w, Py_ssize_t i, Py_ssize_t *cend,
+                                 Py_ssize_t *qi, int nt) noexcept nogil:
+    """The row after ``i`` among a thread's rows (chunks qi, qi + nt, ...); ``X`` at the end.
+
+    Start with ``i = -1, cend = 0, qi = tid``.
+    """
+    i = i + 1
+    if i >= cend[0]:
+        i = qi[0] * w.rch
+        cend[0] = min(w.X, i + w.rch)
+        qi[0] = qi[0] + nt
+    return min(i, w.X)
+
+
+# --- (1) and (5): the working copy
+cdef void _copy_in(const _Work *w, const floating *weights, floating *wf,
+                   floating *padtab) noexcept nogil:
+    """Weights into the working copy (padding lanes hold zeros; their distances are +inf)."""
+    cdef Py_ssize_t i, j, rr
+    memset(wf, 0, <size_t>(w.nchunks * w.cstride) * sizeof(floating))
+    for i in range(w.X):
+        _transpose(weights + i * w.Y * w.D, min(w.Y, w.K - i * w.Y), w.D, _panel(w, wf, i),
+                   w.Yp)
+    for rr in range(w.B):
+        for j in range(w.B):
+            padtab[rr * w.B + j] = 0 if j < rr else <floating>INFINITY
+
+
+cdef void _copy_out(const _Work *w, const floating *wf, floating *weights) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(w.X):
+        _transpose_back(wf + _row_base(i, w.rch, w.cstride, w.panel), w.Yp,
+                        min(w.Y, w.K - i * w.Y), w.D, weights + i * w.Y * w.D)
+
+
+# --- (2) the neighbourhood
+cdef void _hood_start(_Hood *h, const _Work *w, Py_ssize_t t, Py_ssize_t b, double alpha,
+                      double sigma) noexcept nogil:
+    """Set up step ``t`` with winner ``b``: what it updates, and the lattice's tables."""
+    cdef Py_ssize_t na, j, j0, j1, dxi
+    cdef Py_ssize_t B = w.B, Y = w.Y
+    cdef double thr = h.thr, denom
+    cdef double *et = h.et
+    cdef double *cf = h.cf
+    h.t = t
+    h.b = b
+    h.alpha = alpha
+    h.sigma = sigma
+    h.denom = denom = 2.0 * sigma * sigma
+    h.s2 = sigma * sigma
+    h.upd = False
+    if h.lattice:
+        h.bi = b // Y
+        h.bj = b - h.bi * Y
+        na = 0
+        if h.kind == 0:
+            if sigma != h.tab_sigma:
+                h.tab_sigma = sigma
+                h.tab_n = 0
+            while na < h.maxdim:
+                if na >= h.tab_n:
+                    et[na] = exp(-(<double>(na * na)) / denom)
+                    h.tab_n = na + 1
+                if not (fabs(alpha) * et[na] >= thr):
+                    break
+                na = na + 1
+        elif fabs(alpha) >= thr:
+            while na < h.maxdim and <double>(na * na) <= h.s2:
+                na = na + 1
+        h.na = na
+        if na > 0:
+            h.upd = True
+            j0 = max(0, h.bj - na + 1)
+            j1 = min(Y - 1, h.bj + na - 1)
+            h.jb0 = j0 // B
+            h.jb1 = j1 // B + 1
+            for j in range(h.jb0 * B, h.jb1 * B):
+                dxi = j - h.bj if j >= h.bj else h.bj - j
+                if j < Y and dxi < na:
+                    if h.kind == 0:
+                        cf[j] = et[dxi]
+                    else:
+                        cf[j] = <double>(dxi * dxi)
+                else:
+                    if h.kind == 0:
+                        cf[j] = 0.0
+                    else:
+                        cf[j] = INFINITY
+    else:
+        h.bx = h.coords[b * h.coords_ld]
+        h.by = h.coords[b * h.coords_ld + 1]
+        if fabs(alpha) >= thr:  # |h| <= 1 for every code but 4
+            h.upd = True
+            h.cut = denom * log(fabs(alpha) / thr)
+            h.cut = h.cut + fabs(h.cut) * 1e-9
+        elif h.kind == 4 and fabs(alpha) * h.s2 >= thr:  # triangle: |h| <= sigma^2
+            h.upd = True
+
+
+cdef bint _hood_row(const _Hood *h, Py_ssize_t i, Py_ssize_t Y, Py_ssize_t B,
+                    Py_ssize_t valid, Py_ssize_t nb, floating *g, Py_ssize_t *rjb0,
+                    Py_ssize_t *rjb1) noexcept nogil:
+    """Step sizes ``g[j]`` of row ``i``'s nodes for this step; the blocks ``[rjb0, rjb1)`` move.
+
+    Returns whether any does. Lanes of those blocks that do not move get ``g[j] == 0``.
+    """
+    cdef Py_ssize_t j, kk, dxi, first, last
+    cdef Py_ssize_t b = h.b, ld = h.coords_ld
+    cdef int kind = h.kind
+    cdef double alpha = h.alpha, sigma = h.sigma, denom = h.denom, s2 = h.s2, cut = h.cut
+    cdef double thr = h.thr, bx = h.bx, by = h.by, rf, gg, dx, dy, d2
+    cdef const double *cf = h.cf
+    cdef const double *coords = h.coords
+    rjb0[0] = 0
+    rjb1[0] = 0
+    if not h.upd:
+        return False
+    if h.lattice:
+        dxi = i - h.bi if i >= h.bi else h.bi - i
+        if dxi >= h.na:
+            return False
+        rjb0[0] = h.jb0
+        rjb1[0] = h.jb1
+        if kind == 0:
+            rf = alpha * h.et[dxi]
+            for j in range(h.jb0 * B, h.jb1 * B):
+                gg = rf * cf[j]
+                g[j] = <floating>gg if fabs(gg) >= thr else 0
+        else:
+            rf = <double>(dxi * dxi)
+            for j in range(h.jb0 * B, h.jb1 * B):
+                g[j] = <floating>alpha if rf + cf[j] <= s2 else 0
+        return True
+    first = -1
+    last = -1
+    for j in range(nb * B):
+        gg = 0.0
+        if j < valid:
+            kk = i * Y + j
+            dx = coords[kk * ld] - bx
+            dy = coords[kk * ld + 1] - by
+            d2 = dx * dx + dy * dy
+            if kind == 0:
+                if d2 <= cut:
+                    gg = alpha * exp(-d2 / denom)
+            elif kind == 1:
+                if d2 <= s2:
+                    gg = alpha
+            elif kind == 2:
+                gg = alpha * (exp(-d2 / denom) * (1.0 - (2.0 / denom) * d2))
+            elif kind == 3:
+                if fabs(dx) < sigma and fabs(dy) < sigma:
+                    gg = alpha
+            elif kind == 4:
+                gg = alpha * (fmax(0.0, sigma - fabs(dx)) * fmax(0.0, sigma - fabs(dy)))
+            else:
+                dxi = h.xpos[kk] - h.xpos[b]
+                if dxi < 0:
+                    dxi = -dxi
+                gg = (h.xtab[h.t * h.xtab_ld + dxi]
+                      * h.ytab[h.t * h.ytab_ld + h.ycode[h.ypos[kk] * h.ycode_ld + h.ypos[b]]]) * alpha
+            if not (fabs(gg) >= thr):
+                gg = 0.0
+        g[j] = <floating>gg
+        if gg != 0.0:
+            if first < 0:
+                first = j
+            last = j
+    if first < 0:
+        return False
+    rjb0[0] = first // B
+    rjb1[0] = last // B + 1
+    return True
+
+
+# --- (3) one step's pass over a thread's rows
+cdef floating _pass(const _Work *w, const _Hood *h, int tid, int nt, floating *wf,
+                    const floating *v, const floating *vn, floating *g) noexcept nogil:
+    """Update this thread's rows towards ``v`` (if any) and measure them against ``vn``.
+
+    Stores each row's least squared distance in ``w.rmin``; returns the thread's least.
+    """
+    cdef Py_ssize_t i = -1, cend = 0, qi = tid, valid, nb, rjb0 = 0, rjb1 = 0
+    cdef const floating *pad
+    cdef floating r, lbest = <floating>INFINITY
+    cdef bint moves
+    while True:
+        i = _next_row(w, i, &cend, &qi, nt)
+        if i >= w.X:
+            break
+        pad = _row_shape(w, <const floating *>w.padtab, i, &valid, &nb)
+        moves = v != NULL and _hood_row(h, i, w.Y, w.B, valid, nb, g, &rjb0, &rjb1)
+        if vn != NULL or moves:
+            r = _row(_panel(w, wf, i), w.Yp, w.D, nb, rjb0 if moves else 0,
+                     rjb1 if moves else 0, v if moves else NULL, vn, g, pad, NULL)
+            w.rmin[i] = r
+            if r < lbest:
+                lbest = r
+    return lbest
+
+
+# --- (4) the winner agreement
+cdef Py_ssize_t _agree(const _Work *w, int tid, int nt, Py_ssize_t t, floating *wf,
+                       const floating *vn, floating *g, floating *db, floating lbest,
+                       double *sval, int64_t *sidx, ms_barrier_t *bar,
+                       int *sense) noexcept nogil:
+    """The next winner, agreed by all threads (each returns it).
+
+    The lowest index among the nodes at the least rounded Euclidean distance (sqrt of the
+    squared distance), as ``np.argmin(np.linalg.norm(v - w, axis=1))`` picks it: each thread
+    measures again the first of its rows within the tie limit of its least distance and
+    offers that row's first node within the limit; after the barrier every thread picks the
+    same one among the offers.
+    """
+    cdef Py_ssize_t i = -1, cend = 0, qi = tid, lrow = -1, lidx = -1, valid, nb, j, kk, b
+    cdef Py_ssize_t par = ((t + 1) & 1) * w.nth  # alternate halves: no second barrier
+    cdef const floating *pad
+    cdef double lim = ms_tie_limit(<double>lbest), bv
+    cdef int u
+    while lrow < 0:  # this thread's first row holding a distance within the limit
+        i = _next_row(w, i, &cend, &qi, nt)
+        if i >= w.X:
+            break
+        if w.rmin[i] <= lim:
+            lrow = i
+    if lrow >= 0:
+        pad = _row_shape(w, <const floating *>w.padtab, lrow, &valid, &nb)
+        _row(_panel(w, wf, lrow), w.Yp, w.D, nb, 0, 0, NULL, vn, g, pad, db)
+        j = 0
+        while j < valid and lidx < 0:
+            if db[j] <= lim:
+                lidx = lrow * w.Y + j
+            j = j + 1
+    sval[par + tid] = lbest
+    sidx[par + tid] = lidx
+    ms_barrier_wait(bar, sense, nt)
+    bv = INFINITY
+    for u in range(nt):
+        if sidx[par + u] >= 0 and sval[par + u] < bv:
+            bv = sval[par + u]
+    lim = ms_tie_limit(bv)
+    b = -1
+    for u in range(nt):
+        kk = sidx[par + u]
+        if kk >= 0 and sval[par + u] <= lim and (b < 0 or kk < b):
+            b = kk
+    return 0 if b < 0 else b  # b < 0 only when every distance is NaN
 
 
 def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
@@ -412,7 +718,10 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
     """
     cdef Py_ssize_t K = weights.shape[0], D = weights.shape[1], T = order.shape[0]
     cdef Py_ssize_t N = data.shape[0]
-    cdef Py_ssize_t B, X, Y, Yp, panel, maxdim, nth, t, i, j, k, d, rr
+    cdef Py_ssize_t X, Y, maxdim, nth, t, b, u, hstride
+    cdef _Work work
+    cdef _Hood hood
+    cdef char *hoods = NULL
     cdef floating *wf = NULL
     cdef floating *gbuf = NULL
     cdef floating *dbuf = NULL
@@ -423,27 +732,19 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
     cdef double *rmin = NULL
     cdef int64_t *sidx = NULL
     cdef ms_barrier_t *bar = NULL
-    cdef double thr
-    # variables private to each thread of the parallel region
-    cdef int tid, nt, u, sense
+    # private to each thread of the parallel region
+    cdef int tid, nt, sense
+    cdef _Hood *h
     cdef floating *g
     cdef floating *db
-    cdef double *cf
-    cdef double *et
     cdef const floating *v
     cdef const floating *vn
-    cdef const floating *pad
-    cdef Py_ssize_t tab_n, b, bi, bj, na, j0, j1, jb0, jb1, rjb0, rjb1, valid, nb, rem
-    cdef Py_ssize_t lrow, lidx, par, first, last, dxi, kk, cend, qi, rch, nchunks, cstride
-    cdef double tab_sigma, alpha, sigma, denom, s2, cut, rf, gg, bx, by, dx, dy, d2, bv
-    cdef floating r, lbest
-    cdef double lim
+    cdef floating lbest
     cdef const double[:, ::1] xtab = _NO_TABLE
     cdef const double[:, ::1] ytab = _NO_TABLE
     cdef const int64_t[::1] xpos = _NO_POSITIONS
     cdef const int64_t[::1] ypos = _NO_POSITIONS
     cdef const int64_t[:, ::1] ycode = _NO_CODES
-    cdef bint upd
 
     if data.shape[1] != D:
         raise ValueError("data and weights have different numbers of features")
@@ -485,12 +786,15 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
             raise ValueError("coords must have one (x, y) row per node")
         Y = PSEUDO_ROW
         X = (K + Y - 1) // Y
-    if floating is double:
-        B = 8
-    else:
-        B = 16
-    Yp = _round_up(Y, B)
-    panel = D * Yp
+
+    # (1) the working copy's layout
+    work.K = K
+    work.D = D
+    work.X = X
+    work.Y = Y
+    work.B = 8 if floating is double else 16
+    work.Yp = _round_up(Y, work.B)
+    work.panel = D * work.Yp
     maxdim = max(X, Y)
     # More threads than processors would make the once-per-step barrier wait for descheduled
     # threads; the result does not depend on the thread count, so use no more than there are.
@@ -498,261 +802,89 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
     # Thread u owns the contiguous rows [u * rch, (u + 1) * rch), stored from a 4 KiB page
     # boundary: when two cores write rows that share pages, their prefetchers keep pulling
     # each other's lines and a step can cost several times the single-thread step.
-    rch = (X + nth - 1) // nth
-    nchunks = (X + rch - 1) // rch
-    cstride = _round_up(rch * panel, 4096 // sizeof(floating)) if nth > 1 else rch * panel
-    thr = skip_below if skip_below > 0.0 else 5e-324  # never "update" by exactly zero
+    work.nth = <int>nth
+    work.rch = (X + nth - 1) // nth
+    work.nchunks = (X + work.rch - 1) // work.rch
+    work.cstride = (_round_up(work.rch * work.panel, 4096 // sizeof(floating)) if nth > 1
+                    else work.rch * work.panel)
 
-    wf = <floating *>_aligned(<size_t>(nchunks * cstride) * sizeof(floating), 4096)
-    gbuf = <floating *>_aligned(<size_t>(nth * Yp) * sizeof(floating))
-    dbuf = <floating *>_aligned(<size_t>(nth * Yp) * sizeof(floating))
-    padtab = <floating *>_aligned(<size_t>(B * B) * sizeof(floating))
-    cbuf = <double *>_aligned(<size_t>(nth * Yp) * sizeof(double))
+    # the neighbourhood's description, copied to every thread
+    memset(&hood, 0, sizeof(_Hood))
+    hood.kind = kind
+    hood.lattice = lattice
+    hood.thr = skip_below if skip_below > 0.0 else 5e-324  # never "update" by exactly zero
+    hood.coords = &coords[0, 0]
+    hood.coords_ld = coords.shape[1]
+    hood.xtab = &xtab[0, 0]
+    hood.xtab_ld = xtab.shape[1]
+    hood.ytab = &ytab[0, 0]
+    hood.ytab_ld = ytab.shape[1]
+    hood.xpos = &xpos[0]
+    hood.ypos = &ypos[0]
+    hood.ycode = &ycode[0, 0]
+    hood.ycode_ld = ycode.shape[1]
+    hood.maxdim = maxdim
+    hood.denom = 1.0
+
+    hstride = _round_up(sizeof(_Hood), ALIGN)
+    wf = <floating *>_aligned(<size_t>(work.nchunks * work.cstride) * sizeof(floating), 4096)
+    gbuf = <floating *>_aligned(<size_t>(nth * work.Yp) * sizeof(floating))
+    dbuf = <floating *>_aligned(<size_t>(nth * work.Yp) * sizeof(floating))
+    padtab = <floating *>_aligned(<size_t>(work.B * work.B) * sizeof(floating))
+    cbuf = <double *>_aligned(<size_t>(nth * work.Yp) * sizeof(double))
     ebuf = <double *>_aligned(<size_t>(nth * maxdim) * sizeof(double))
     sval = <double *>_aligned(<size_t>(2 * nth) * sizeof(double))
     rmin = <double *>_aligned(<size_t>X * sizeof(double))
     sidx = <int64_t *>_aligned(<size_t>(2 * nth) * sizeof(int64_t))
     bar = <ms_barrier_t *>_aligned(sizeof(ms_barrier_t))
+    hoods = <char *>_aligned(<size_t>(nth * hstride))
     try:
         if (wf == NULL or gbuf == NULL or dbuf == NULL or padtab == NULL or cbuf == NULL
                 or ebuf == NULL or sval == NULL or sidx == NULL or bar == NULL
-                or rmin == NULL):
+                or rmin == NULL or hoods == NULL):
             raise MemoryError()
         bar.count = 0
         bar.sense = 0
+        work.wf = wf
+        work.padtab = padtab
+        work.rmin = rmin
+        for u in range(nth):
+            h = <_Hood *>(hoods + u * hstride)
+            h[0] = hood
+            h.cf = cbuf + u * work.Yp
+            h.et = ebuf + u * maxdim
         with nogil:
-            # Working copy (padding lanes hold zeros; their distances are forced to +inf).
-            memset(wf, 0, <size_t>(nchunks * cstride) * sizeof(floating))
-            memset(gbuf, 0, <size_t>(nth * Yp) * sizeof(floating))
-            for i in range(X):
-                _transpose(&weights[i * Y, 0], min(Y, K - i * Y), D,
-                           wf + _row_base(i, rch, cstride, panel), Yp)
-            # padtab[rem * B + j]: 0 for the rem real lanes of a row's last block, +inf after.
-            for rr in range(B):
-                for j in range(B):
-                    padtab[rr * B + j] = 0 if j < rr else <floating>INFINITY
+            memset(gbuf, 0, <size_t>(nth * work.Yp) * sizeof(floating))
+            _copy_in(&work, &weights[0, 0], wf, padtab)
 
         with nogil, parallel(num_threads=nth):
             tid = threadid()
             nt = omp_get_num_threads()
-            g = gbuf + tid * Yp
-            db = dbuf + tid * Yp
-            cf = cbuf + tid * Yp
-            et = ebuf + tid * maxdim
+            h = <_Hood *>(hoods + tid * hstride)
+            g = gbuf + tid * work.Yp
+            db = dbuf + tid * work.Yp
             sense = 0
-            tab_n = 0
-            tab_sigma = 0.0
             b = 0
-            bi = 0
-            bj = 0
-            na = 0
-            jb0 = 0
-            jb1 = 0
-            alpha = 0.0
-            sigma = 0.0
-            denom = 1.0
-            s2 = 0.0
-            cut = 0.0
-            bx = 0.0
-            by = 0.0
             for t in range(-1, T):
-                # --- this step's winner b is known; set up the neighbourhood of step t
-                vn = NULL
-                if t + 1 < T:
-                    vn = &data[order[t + 1], 0]
+                # (2) this step's winner b is known: set up its neighbourhood
                 v = NULL
-                upd = False
+                vn = NULL
+                h.upd = False
                 if t >= 0:
                     v = &data[order[t], 0]
-                    alpha = alphas[t]
-                    sigma = sigmas[t]
-                    denom = 2.0 * sigma * sigma
-                    s2 = sigma * sigma
-                    if lattice:
-                        bi = b // Y
-                        bj = b - bi * Y
-                        # na: offsets 0 .. na - 1 along one axis keep a factor >= thr
-                        na = 0
-                        if kind == 0:
-                            if sigma != tab_sigma:
-                                tab_sigma = sigma
-                                tab_n = 0
-                            while na < maxdim:
-                                if na >= tab_n:
-                                    et[na] = exp(-(<double>(na * na)) / denom)
-                                    tab_n = na + 1
-                                if not (fabs(alpha) * et[na] >= thr):
-                                    break
-                                na = na + 1
-                        elif fabs(alpha) >= thr:
-                            while na < maxdim and <double>(na * na) <= s2:
-                                na = na + 1
-                        if na > 0:
-                            upd = True
-                            j0 = max(0, bj - na + 1)
-                            j1 = min(Y - 1, bj + na - 1)
-                            jb0 = j0 // B
-                            jb1 = j1 // B + 1
-                            for j in range(jb0 * B, jb1 * B):
-                                dxi = j - bj if j >= bj else bj - j
-                                if j < Y and dxi < na:
-                                    if kind == 0:
-                                        cf[j] = et[dxi]
-                                    else:
-                                        cf[j] = <double>(dxi * dxi)
-                                else:
-                                    if kind == 0:
-                                        cf[j] = 0.0
-                                    else:
-                                        cf[j] = INFINITY
-                    else:
-                        bx = coords[b, 0]
-                        by = coords[b, 1]
-                        if fabs(alpha) >= thr:  # |h| <= 1 for every code but 4
-                            upd = True
-                            cut = denom * log(fabs(alpha) / thr)
-                            cut = cut + fabs(cut) * 1e-9
-                        elif kind == 4 and fabs(alpha) * s2 >= thr:  # triangle: |h| <= sigma^2
-                            upd = True
-
-                # --- one pass over this thread's rows: update, then distance to the next sample
-                lbest = <floating>INFINITY
-                lrow = -1
-                i = -1
-                cend = 0
-                qi = tid
-                while True:
-                    i = i + 1
-                    if i >= cend:  # next chunk of rows for this thread
-                        i = qi * rch
-                        cend = min(X, i + rch)
-                        qi = qi + nt
-                    if i >= X:
-                        break
-                    valid = min(Y, K - i * Y)
-                    nb = (valid + B - 1) // B
-                    rem = valid - (nb - 1) * B
-                    pad = NULL
-                    if rem < B:
-                        pad = padtab + rem * B
-                    rjb0 = 0
-                    rjb1 = 0
-                    if upd:
-                        if lattice:
-                            dxi = i - bi if i >= bi else bi - i
-                            if dxi < na:
-                                rjb0 = jb0
-                                rjb1 = jb1
-                                if kind == 0:
-                                    rf = alpha * et[dxi]
-                                    for j in range(jb0 * B, jb1 * B):
-                                        gg = rf * cf[j]
-                                        g[j] = <floating>gg if fabs(gg) >= thr else 0
-                                else:
-                                    rf = <double>(dxi * dxi)
-                                    for j in range(jb0 * B, jb1 * B):
-                                        g[j] = <floating>alpha if rf + cf[j] <= s2 else 0
-                        else:
-                            first = -1
-                            last = -1
-                            for j in range(nb * B):
-                                gg = 0.0
-                                if j < valid:
-                                    kk = i * Y + j
-                                    dx = coords[kk, 0] - bx
-                                    dy = coords[kk, 1] - by
-                                    d2 = dx * dx + dy * dy
-                                    if kind == 0:
-                                        if d2 <= cut:
-                                            gg = alpha * exp(-d2 / denom)
-                                    elif kind == 1:
-                                        if d2 <= s2:
-                                            gg = alpha
-                                    elif kind == 2:
-                                        gg = alpha * (exp(-d2 / denom) * (1.0 - (2.0 / denom) * d2))
-                                    elif kind == 3:
-                                        if fabs(dx) < sigma and fabs(dy) < sigma:
-                                            gg = alpha
-                                    elif kind == 4:
-                                        gg = alpha * (fmax(0.0, sigma - fabs(dx))
-                                                      * fmax(0.0, sigma - fabs(dy)))
-                                    else:
-                                        dxi = xpos[kk] - xpos[b]
-                                        if dxi < 0:
-                                            dxi = -dxi
-                                        gg = (xtab[t, dxi] * ytab[t, ycode[ypos[kk], ypos[b]]]) * alpha
-                                    if not (fabs(gg) >= thr):
-                                        gg = 0.0
-                                g[j] = <floating>gg
-                                if gg != 0.0:
-                                    if first < 0:
-                                        first = j
-                                    last = j
-                            if first >= 0:
-                                rjb0 = first // B
-                                rjb1 = last // B + 1
-                    if vn != NULL or rjb0 < rjb1:
-                        r = _row(wf + _row_base(i, rch, cstride, panel), Yp, D, nb, rjb0, rjb1,
-                                 v if rjb0 < rjb1 else NULL, vn, g, pad, NULL)
-                        rmin[i] = r
-                        if r < lbest:
-                            lbest = r
-
-                # --- agree on the next winner: the lowest index among the nodes at the least
-                # rounded Euclidean distance (sqrt of the squared distance), as
-                # np.argmin(np.linalg.norm(v - w, axis=1)) picks it
+                    _hood_start(h, &work, t, b, alphas[t], sigmas[t])
+                if t + 1 < T:
+                    vn = &data[order[t + 1], 0]
+                # (3) update this thread's rows, measure them against the next sample
+                lbest = _pass(&work, h, tid, nt, wf, v, vn, g)
+                # (4) agree on the next winner
                 if vn != NULL:
-                    lidx = -1
-                    lim = ms_tie_limit(<double>lbest)
-                    lrow = -1  # this thread's first row holding a distance within the limit
-                    i = -1
-                    cend = 0
-                    qi = tid
-                    while lrow < 0:
-                        i = i + 1
-                        if i >= cend:
-                            i = qi * rch
-                            cend = min(X, i + rch)
-                            qi = qi + nt
-                        if i >= X:
-                            break
-                        if rmin[i] <= lim:
-                            lrow = i
-                    if lrow >= 0:
-                        valid = min(Y, K - lrow * Y)
-                        nb = (valid + B - 1) // B
-                        rem = valid - (nb - 1) * B
-                        pad = NULL
-                        if rem < B:
-                            pad = padtab + rem * B
-                        _row(wf + _row_base(lrow, rch, cstride, panel), Yp, D, nb, 0, 0, NULL, vn, g, pad,
-                             db)
-                        j = 0
-                        while j < valid and lidx < 0:
-                            if db[j] <= lim:
-                                lidx = lrow * Y + j
-                            j = j + 1
-                    par = ((t + 1) & 1) * nth
-                    sval[par + tid] = lbest
-                    sidx[par + tid] = lidx
-                    ms_barrier_wait(bar, &sense, nt)
-                    bv = INFINITY
-                    for u in range(nt):
-                        if sidx[par + u] >= 0 and sval[par + u] < bv:
-                            bv = sval[par + u]
-                    lim = ms_tie_limit(bv)
-                    b = -1
-                    for u in range(nt):
-                        kk = sidx[par + u]
-                        if kk >= 0 and sval[par + u] <= lim and (b < 0 or kk < b):
-                            b = kk
-                    if b < 0:  # only when every distance is NaN
-                        b = 0
+                    b = _agree(&work, tid, nt, t, wf, vn, g, db, lbest, sval, sidx, bar,
+                               &sense)
 
+        # (5) write-back
         with nogil:
-            for i in range(X):
-                _transpose_back(wf + _row_base(i, rch, cstride, panel), Yp,
-                                min(Y, K - i * Y), D, &weights[i * Y, 0])
+            _copy_out(&work, wf, &weights[0, 0])
     finally:
         ms_aligned_free(wf)
         ms_aligned_free(gbuf)
@@ -764,3 +896,4 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
         ms_aligned_free(rmin)
         ms_aligned_free(sidx)
         ms_aligned_free(bar)
+        ms_aligned_free(hoods)
