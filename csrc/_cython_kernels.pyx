@@ -30,7 +30,7 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
-from libc.math cimport INFINITY, exp, fabs, fmax, log
+from libc.math cimport INFINITY, exp, fabs, floor, fmax, fmin, fmod, log
 from libc.stdint cimport int32_t, int64_t, uintptr_t
 from libc.string cimport memset
 
@@ -396,17 +396,29 @@ cdef struct _Hood:
     const int64_t *ypos
     const int64_t *ycode
     Py_ssize_t ycode_ld
+    double p0, p1  # periods of the two coordinate axes (0: open)
+    Py_ssize_t Y, Yp, B  # nodes per row, padded; lanes per 64-byte block
     # This step (set by _hood_start):
     Py_ssize_t t, b, bi, bj
     bint upd  # whether any node moves
     double alpha, sigma, denom, s2, cut, bx, by
-    # Lattice: offsets 0 .. na - 1 along an axis keep a factor >= thr; the winner's columns
-    # span the blocks [jb0, jb1); et[n] = exp(-n^2 / denom) (tab_n of them, for tab_sigma);
-    # cf[j]: column j's factor (gaussian) or squared offset (bubble).
-    Py_ssize_t na, jb0, jb1, maxdim, tab_n
+    # Lattice: the winner's row position rb and column offset ob, and up to two column tables
+    # (slot s: cf[s * Yp + j], for rows whose column offset differs from ob by ckey[s]):
+    # column j's factor (gaussian, 0 where it fails alone) or squared offset (bubble, +inf
+    # outside the disc); its columns that can move span the blocks [cjb0[s], cjb1[s]).
+    const double *rpos  # lattice row i's position coords[i * Y, 0] and column offset
+    const double *roff  # coords[i * Y, 1], copied out of coords (X each)
+    double rb, ob
+    double ckey[2]
+    Py_ssize_t cjb0[2]
+    Py_ssize_t cjb1[2]
+    int cn, cnext  # slots filled this step; the slot a new key replaces
+    double *cf
+    # et[n] = exp(-n^2 / denom) for the integer offsets n < tab_n (of tab_cap), for tab_sigma:
+    # rows and columns of a rectangular lattice share them.
+    Py_ssize_t tab_n, tab_cap
     double tab_sigma
     double *et
-    double *cf
 
 
 cdef inline floating _row(floating *p, Py_ssize_t S, Py_ssize_t D, Py_ssize_t nblk,
@@ -476,14 +488,39 @@ cdef void _copy_out(const _Work *w, const floating *wf, floating *weights) noexc
 
 
 # --- (2) the neighbourhood
+cdef inline double _wrap(double d, double p) noexcept nogil:
+    """The offset ``d`` along an axis of period ``p``: its minimum image if ``p > 0``.
+
+    ``a = fmod(|d|, p); min(a, p - a)``; ``fmod`` is exact and returns ``|d|`` when
+    ``|d| < p``, so it is only called otherwise.
+    """
+    cdef double a
+    if not (p > 0.0):
+        return d
+    a = fabs(d)
+    if a >= p:
+        a = fmod(a, p)
+    return fmin(a, p - a)
+
+
+cdef inline double _gauss_at(_Hood *h, double d) noexcept nogil:
+    """``exp(-(d * d) / denom)``; from the table of integer offsets when ``d`` is one."""
+    cdef double a = fabs(d)
+    cdef Py_ssize_t n
+    if a < <double>h.tab_cap:
+        n = <Py_ssize_t>a
+        if <double>n == a:  # then d * d == n * n exactly
+            while h.tab_n <= n:
+                h.et[h.tab_n] = exp(-(<double>(h.tab_n * h.tab_n)) / h.denom)
+                h.tab_n = h.tab_n + 1
+            return h.et[n]
+    return exp(-(d * d) / h.denom)
+
+
 cdef void _hood_start(_Hood *h, const _Work *w, Py_ssize_t t, Py_ssize_t b, double alpha,
                       double sigma) noexcept nogil:
-    """Set up step ``t`` with winner ``b``: what it updates, and the lattice's tables."""
-    cdef Py_ssize_t na, j, j0, j1, dxi
-    cdef Py_ssize_t B = w.B, Y = w.Y
+    """Set up step ``t`` with winner ``b``: whether it updates anything, and its cut-off."""
     cdef double thr = h.thr, denom
-    cdef double *et = h.et
-    cdef double *cf = h.cf
     h.t = t
     h.b = b
     h.alpha = alpha
@@ -492,42 +529,23 @@ cdef void _hood_start(_Hood *h, const _Work *w, Py_ssize_t t, Py_ssize_t b, doub
     h.s2 = sigma * sigma
     h.upd = False
     if h.lattice:
-        h.bi = b // Y
-        h.bj = b - h.bi * Y
-        na = 0
-        if h.kind == 0:
-            if sigma != h.tab_sigma:
-                h.tab_sigma = sigma
-                h.tab_n = 0
-            while na < h.maxdim:
-                if na >= h.tab_n:
-                    et[na] = exp(-(<double>(na * na)) / denom)
-                    h.tab_n = na + 1
-                if not (fabs(alpha) * et[na] >= thr):
-                    break
-                na = na + 1
-        elif fabs(alpha) >= thr:
-            while na < h.maxdim and <double>(na * na) <= h.s2:
-                na = na + 1
-        h.na = na
-        if na > 0:
+        h.bi = b // w.Y
+        h.bj = b - h.bi * w.Y
+        h.rb = h.rpos[h.bi]
+        h.ob = h.roff[h.bi]
+        h.cn = 0
+        h.cnext = 0
+        if sigma != h.tab_sigma:
+            h.tab_sigma = sigma
+            h.tab_n = 0
+        if fabs(alpha) >= thr:  # the winner's own influence is alpha
             h.upd = True
-            j0 = max(0, h.bj - na + 1)
-            j1 = min(Y - 1, h.bj + na - 1)
-            h.jb0 = j0 // B
-            h.jb1 = j1 // B + 1
-            for j in range(h.jb0 * B, h.jb1 * B):
-                dxi = j - h.bj if j >= h.bj else h.bj - j
-                if j < Y and dxi < na:
-                    if h.kind == 0:
-                        cf[j] = et[dxi]
-                    else:
-                        cf[j] = <double>(dxi * dxi)
-                else:
-                    if h.kind == 0:
-                        cf[j] = 0.0
-                    else:
-                        cf[j] = INFINITY
+            if h.kind == 0:
+                # offsets with d^2 > cut have |alpha| exp(-d^2 / denom) < thr (slack: rounding)
+                h.cut = denom * log(fabs(alpha) / thr)
+                h.cut = h.cut + fabs(h.cut) * 1e-9
+            else:
+                h.cut = h.s2
     else:
         h.bx = h.coords[b * h.coords_ld]
         h.by = h.coords[b * h.coords_ld + 1]
@@ -539,7 +557,81 @@ cdef void _hood_start(_Hood *h, const _Work *w, Py_ssize_t t, Py_ssize_t b, doub
             h.upd = True
 
 
-cdef bint _hood_row(const _Hood *h, Py_ssize_t i, Py_ssize_t Y, Py_ssize_t B,
+cdef inline bint _column(_Hood *h, double key, Py_ssize_t j, double *f) noexcept nogil:
+    """Column ``j``'s entry of the table for ``key`` (see :func:`_columns`): whether it moves."""
+    cdef double dc = _wrap(key + <double>(j - h.bj), h.p1), d2 = dc * dc
+    if h.kind == 0:
+        f[0] = 0.0
+        if d2 <= h.cut:
+            f[0] = _gauss_at(h, dc)
+            if not (fabs(h.alpha) * f[0] >= h.thr):
+                f[0] = 0.0
+        return f[0] != 0.0
+    f[0] = d2 if d2 <= h.cut else INFINITY
+    return d2 <= h.cut
+
+
+cdef int _columns(_Hood *h, double key) noexcept nogil:
+    """The slot of the column table for rows whose column offset is ``ob + key``.
+
+    Column ``j`` of such a row is ``dc = wrap1(key + (j - bj))`` from the winner. Gaussian:
+    ``exp(-dc^2 / denom)`` where ``dc^2 <= cut`` and ``|alpha| * exp(...) >= thr`` (else 0:
+    no node of that column can move); bubble: ``dc^2`` where ``dc^2 <= sigma^2`` (else
+    +inf). Only the lanes of the blocks ``[cjb0, cjb1)`` are filled in. On a hexagonal map a
+    step needs two tables; more distinct keys take turns.
+    """
+    cdef int s
+    cdef Py_ssize_t j, jc, first = -1, last = -1
+    cdef Py_ssize_t Y = h.Y, B = h.B
+    cdef double f, fc, ff
+    cdef double off = 0.0 if h.kind == 0 else INFINITY  # a column that does not move
+    cdef double *cf
+    if h.cn < 2:
+        s = h.cn
+        h.cn = h.cn + 1
+    else:
+        s = h.cnext
+        h.cnext = 1 - h.cnext
+    h.ckey[s] = key
+    cf = h.cf + s * h.Yp
+    if h.p1 > 0.0:  # periodic: the columns that move may wrap around; look at all of them
+        for j in range(Y):
+            if _column(h, key, j, &cf[j]):
+                if first < 0:
+                    first = j
+                last = j
+    else:
+        # Open: the factor only falls with |key + (j - bj)|, so the columns that move are one
+        # run around the column closest to the winner's; walk out from it both ways.
+        jc = h.bj + <Py_ssize_t>floor(0.5 - key)
+        jc = min(Y - 1, max(0, jc))
+        if jc > 0 and fabs(key + <double>(jc - 1 - h.bj)) < fabs(key + <double>(jc - h.bj)):
+            jc = jc - 1
+        if jc < Y - 1 and fabs(key + <double>(jc + 1 - h.bj)) < fabs(key + <double>(jc - h.bj)):
+            jc = jc + 1
+        j = jc
+        while j < Y and _column(h, key, j, &cf[j]):
+            last = j
+            j = j + 1
+        if last >= 0:
+            first = jc
+            j = jc - 1
+            while j >= 0 and _column(h, key, j, &cf[j]):
+                first = j
+                j = j - 1
+    h.cjb0[s] = 0
+    h.cjb1[s] = 0
+    if first >= 0:
+        h.cjb0[s] = first // B
+        h.cjb1[s] = last // B + 1
+        for j in range(h.cjb0[s] * B, first):
+            cf[j] = off
+        for j in range(last + 1, h.cjb1[s] * B):
+            cf[j] = off
+    return s
+
+
+cdef bint _hood_row(_Hood *h, Py_ssize_t i, Py_ssize_t Y, Py_ssize_t B,
                     Py_ssize_t valid, Py_ssize_t nb, floating *g, Py_ssize_t *rjb0,
                     Py_ssize_t *rjb1) noexcept nogil:
     """Step sizes ``g[j]`` of row ``i``'s nodes for this step; the blocks ``[rjb0, rjb1)`` move.
@@ -548,30 +640,46 @@ cdef bint _hood_row(const _Hood *h, Py_ssize_t i, Py_ssize_t Y, Py_ssize_t B,
     """
     cdef Py_ssize_t j, kk, dxi, first, last
     cdef Py_ssize_t b = h.b, ld = h.coords_ld
-    cdef int kind = h.kind
+    cdef int kind = h.kind, s
     cdef double alpha = h.alpha, sigma = h.sigma, denom = h.denom, s2 = h.s2, cut = h.cut
-    cdef double thr = h.thr, bx = h.bx, by = h.by, rf, gg, dx, dy, d2
-    cdef const double *cf = h.cf
+    cdef double thr = h.thr, bx = h.bx, by = h.by, p0 = h.p0, p1 = h.p1
+    cdef double rf, gg, dx, dy, d2, dr, rr, key
+    cdef const double *cf
     cdef const double *coords = h.coords
     rjb0[0] = 0
     rjb1[0] = 0
     if not h.upd:
         return False
     if h.lattice:
-        dxi = i - h.bi if i >= h.bi else h.bi - i
-        if dxi >= h.na:
+        # row offset dr, column offsets (o_i - o_bi) + (j - bj), each wrapped on a torus
+        dr = _wrap(h.rpos[i] - h.rb, p0)
+        rr = dr * dr
+        if rr > cut:
             return False
-        rjb0[0] = h.jb0
-        rjb1[0] = h.jb1
         if kind == 0:
-            rf = alpha * h.et[dxi]
-            for j in range(h.jb0 * B, h.jb1 * B):
+            rf = _gauss_at(h, dr)
+            if not (fabs(alpha) * rf >= thr):
+                return False
+            rf = alpha * rf
+        key = h.roff[i] - h.ob
+        if h.cn > 0 and h.ckey[0] == key:
+            s = 0
+        elif h.cn > 1 and h.ckey[1] == key:
+            s = 1
+        else:
+            s = _columns(h, key)
+        if h.cjb0[s] >= h.cjb1[s]:
+            return False
+        rjb0[0] = h.cjb0[s]
+        rjb1[0] = h.cjb1[s]
+        cf = h.cf + s * h.Yp
+        if kind == 0:
+            for j in range(rjb0[0] * B, rjb1[0] * B):
                 gg = rf * cf[j]
                 g[j] = <floating>gg if fabs(gg) >= thr else 0
         else:
-            rf = <double>(dxi * dxi)
-            for j in range(h.jb0 * B, h.jb1 * B):
-                g[j] = <floating>alpha if rf + cf[j] <= s2 else 0
+            for j in range(rjb0[0] * B, rjb1[0] * B):
+                g[j] = <floating>alpha if rr + cf[j] <= s2 else 0
         return True
     first = -1
     last = -1
@@ -579,8 +687,8 @@ cdef bint _hood_row(const _Hood *h, Py_ssize_t i, Py_ssize_t Y, Py_ssize_t B,
         gg = 0.0
         if j < valid:
             kk = i * Y + j
-            dx = coords[kk * ld] - bx
-            dy = coords[kk * ld + 1] - by
+            dx = _wrap(coords[kk * ld] - bx, p0)
+            dy = _wrap(coords[kk * ld + 1] - by, p1)
             d2 = dx * dx + dy * dy
             if kind == 0:
                 if d2 <= cut:
@@ -616,7 +724,7 @@ cdef bint _hood_row(const _Hood *h, Py_ssize_t i, Py_ssize_t Y, Py_ssize_t B,
 
 
 # --- (3) one step's pass over a thread's rows
-cdef floating _pass(const _Work *w, const _Hood *h, int tid, int nt, floating *wf,
+cdef floating _pass(const _Work *w, _Hood *h, int tid, int nt, floating *wf,
                     const floating *v, const floating *vn, floating *g) noexcept nogil:
     """Update this thread's rows towards ``v`` (if any) and measure them against ``vn``.
 
@@ -692,19 +800,34 @@ cdef Py_ssize_t _agree(const _Work *w, int tid, int nt, Py_ssize_t t, floating *
 def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
                  const int64_t[::1] order, const double[::1] alphas, const double[::1] sigmas,
                  const double[:, ::1] coords, int64_t grid_y, int kind, bint lattice,
-                 double skip_below, int n_threads, tables=None):
+                 double skip_below, int n_threads, tables=None, periods=None):
     """``len(order)`` online SOM steps in place (see :func:`minisam.reference.train_online`).
 
     Step ``t`` moves node ``k`` by ``alphas[t] * h(dx, dy, sigmas[t]) * (v - w_k)`` with
-    ``v = data[order[t]]``, ``(dx, dy)`` the grid offset of node ``k`` from the best-matching
-    unit and ``h`` the neighbourhood of code ``kind``: 0 gaussian, 1 bubble (closed disc),
-    2 mexican hat (can be negative), 3 MiniSom's bubble (open square), 4 triangle, 5 tabulated:
-    ``tables = (xtab, ytab, xpos, ypos, ycode)`` give ``h = xtab[t, |xpos[k] - xpos[b]|] *
-    ytab[t, ycode[ypos[k], ypos[b]]]`` (see ``minisam.backends.compiled.NEIGHBOURHOOD_CODES``). Nodes whose influence
-    ``|alphas[t] * h|`` is below ``skip_below`` (or zero) are left untouched. On a ``lattice``
-    (node ``k`` at ``(k // grid_y, k % grid_y)``) the gaussian and the bubble are evaluated
-    from row and column tables; otherwise, and for codes 2 to 4, ``coords`` gives each node's
-    position.
+    ``v = data[order[t]]``, ``(dx, dy)`` the offset of node ``k``'s coordinates ``coords[k]``
+    from the best-matching unit's and ``h`` the neighbourhood of code ``kind``: 0 gaussian,
+    1 bubble (closed disc), 2 mexican hat (can be negative), 3 MiniSom's bubble (open
+    square), 4 triangle, 5 tabulated: ``tables = (xtab, ytab, xpos, ypos, ycode)`` give
+    ``h = xtab[t, |xpos[k] - xpos[b]|] * ytab[t, ycode[ypos[k], ypos[b]]]`` (see
+    ``minisam.backends.compiled.NEIGHBOURHOOD_CODES``). Nodes whose influence
+    ``|alphas[t] * h|`` is below ``skip_below`` (or zero) are left untouched.
+
+    ``periods``: None (open) or two floats ``(p0, p1)``; ``p > 0`` makes that coordinate axis
+    periodic: an offset ``d`` along it becomes its minimum image ``a = fmod(|d|, p);
+    min(a, p - a)``. ``p == 0`` leaves the axis open. Code 5 ignores them (the tables hold the
+    geometry).
+
+    ``lattice`` (codes 0 and 1): the caller guarantees that node ``k = i * grid_y + j`` has
+    ``coords[k, 0] == r_i`` (row ``i``'s position) and ``coords[k, 1] == o_i + j`` with
+    ``o_i = coords[i * grid_y, 1]`` (a rectangular map: ``(i, j)``; a hexagonal one:
+    ``(i sqrt(3)/2, j + (i % 2)/2)``). With winner ``(bi, bj)`` the row offset is
+    ``dr = wrap0(r_i - r_bi)``, the column offset ``dc = wrap1((o_i - o_bi) + (j - bj))``,
+    and ``h`` comes from a row factor times a column factor: gaussian ``(alpha *
+    exp(-dr^2 / 2 sigma^2)) * exp(-dc^2 / 2 sigma^2)``, bubble ``alpha`` where
+    ``dr^2 + dc^2 <= sigma^2``. A row whose own factor fails the threshold is skipped. The
+    column factors depend on the row only through ``o_i - o_bi`` (two values on a hexagonal
+    map), so a step costs at most ``X + 2 Y`` exponentials. Otherwise, and for codes 2 to 4,
+    the neighbourhood is evaluated node by node from ``coords``.
 
     The weights are copied into a feature-major working copy (see the module docstring) and
     back at the end. One pass over the nodes per step updates them and measures their
@@ -719,6 +842,7 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
     cdef Py_ssize_t K = weights.shape[0], D = weights.shape[1], T = order.shape[0]
     cdef Py_ssize_t N = data.shape[0]
     cdef Py_ssize_t X, Y, maxdim, nth, t, b, u, hstride
+    cdef double p0 = 0.0, p1 = 0.0
     cdef _Work work
     cdef _Hood hood
     cdef char *hoods = NULL
@@ -728,6 +852,7 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
     cdef floating *padtab = NULL
     cdef double *cbuf = NULL
     cdef double *ebuf = NULL
+    cdef double *rbuf = NULL
     cdef double *sval = NULL
     cdef double *rmin = NULL
     cdef int64_t *sidx = NULL
@@ -767,6 +892,12 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
             raise ValueError("ypos out of range of the square ycode table")
         if np.min(ycode) < 0 or np.max(ycode) >= ytab.shape[1]:
             raise ValueError("ycode out of range of ytab")
+    if periods is not None:
+        per = np.asarray(periods, dtype=np.float64)
+        if per.shape != (2,):
+            raise ValueError("periods must be None or one period per coordinate axis")
+        p0 = per[0]
+        p1 = per[1]
     if kind >= 2:
         lattice = False  # evaluated node by node from coords
     if T == 0 or K == 0 or D == 0:
@@ -776,14 +907,14 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
     for t in range(T):
         if order[t] < 0 or order[t] >= N:
             raise IndexError(f"sample index {order[t]} out of range for {N} samples")
+    if coords.shape[0] < K or coords.shape[1] < 2:
+        raise ValueError("coords must have one (x, y) row per node")
     if lattice:
         if grid_y < 1 or K % grid_y != 0:
             raise ValueError("lattice: n_nodes must be a multiple of grid_y")
         Y = grid_y
         X = K // Y
     else:
-        if coords.shape[0] < K or coords.shape[1] < 2:
-            raise ValueError("coords must have one (x, y) row per node")
         Y = PSEUDO_ROW
         X = (K + Y - 1) // Y
 
@@ -823,16 +954,22 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
     hood.ypos = &ypos[0]
     hood.ycode = &ycode[0, 0]
     hood.ycode_ld = ycode.shape[1]
-    hood.maxdim = maxdim
+    hood.p0 = p0 if kind != 5 else 0.0  # tables encode their own geometry
+    hood.p1 = p1 if kind != 5 else 0.0
+    hood.Y = Y
+    hood.Yp = work.Yp
+    hood.B = work.B
     hood.denom = 1.0
+    hood.tab_cap = maxdim
 
     hstride = _round_up(sizeof(_Hood), ALIGN)
     wf = <floating *>_aligned(<size_t>(work.nchunks * work.cstride) * sizeof(floating), 4096)
     gbuf = <floating *>_aligned(<size_t>(nth * work.Yp) * sizeof(floating))
     dbuf = <floating *>_aligned(<size_t>(nth * work.Yp) * sizeof(floating))
     padtab = <floating *>_aligned(<size_t>(work.B * work.B) * sizeof(floating))
-    cbuf = <double *>_aligned(<size_t>(nth * work.Yp) * sizeof(double))
+    cbuf = <double *>_aligned(<size_t>(2 * nth * work.Yp) * sizeof(double))
     ebuf = <double *>_aligned(<size_t>(nth * maxdim) * sizeof(double))
+    rbuf = <double *>_aligned(<size_t>(2 * X) * sizeof(double))
     sval = <double *>_aligned(<size_t>(2 * nth) * sizeof(double))
     rmin = <double *>_aligned(<size_t>X * sizeof(double))
     sidx = <int64_t *>_aligned(<size_t>(2 * nth) * sizeof(int64_t))
@@ -840,7 +977,7 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
     hoods = <char *>_aligned(<size_t>(nth * hstride))
     try:
         if (wf == NULL or gbuf == NULL or dbuf == NULL or padtab == NULL or cbuf == NULL
-                or ebuf == NULL or sval == NULL or sidx == NULL or bar == NULL
+                or ebuf == NULL or rbuf == NULL or sval == NULL or sidx == NULL or bar == NULL
                 or rmin == NULL or hoods == NULL):
             raise MemoryError()
         bar.count = 0
@@ -848,10 +985,16 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
         work.wf = wf
         work.padtab = padtab
         work.rmin = rmin
+        if lattice:
+            for u in range(X):
+                rbuf[u] = coords[u * Y, 0]
+                rbuf[X + u] = coords[u * Y, 1]
+        hood.rpos = rbuf
+        hood.roff = rbuf + X
         for u in range(nth):
             h = <_Hood *>(hoods + u * hstride)
             h[0] = hood
-            h.cf = cbuf + u * work.Yp
+            h.cf = cbuf + 2 * u * work.Yp
             h.et = ebuf + u * maxdim
         with nogil:
             memset(gbuf, 0, <size_t>(nth * work.Yp) * sizeof(floating))
@@ -892,6 +1035,7 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
         ms_aligned_free(padtab)
         ms_aligned_free(cbuf)
         ms_aligned_free(ebuf)
+        ms_aligned_free(rbuf)
         ms_aligned_free(sval)
         ms_aligned_free(rmin)
         ms_aligned_free(sidx)
