@@ -30,7 +30,7 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
-from libc.math cimport INFINITY, exp, fabs, floor, fmax, fmin, fmod, log
+from libc.math cimport INFINITY, exp, fabs, floor, fmax, fmin, fmod, log, sqrt
 from libc.stdint cimport int32_t, int64_t, uintptr_t
 from libc.string cimport memset
 
@@ -544,6 +544,7 @@ cdef void _hood_start(_Hood *h, const _Work *w, Py_ssize_t t, Py_ssize_t b, doub
                 # offsets with d^2 > cut have |alpha| exp(-d^2 / denom) < thr (slack: rounding)
                 h.cut = denom * log(fabs(alpha) / thr)
                 h.cut = h.cut + fabs(h.cut) * 1e-9
+                _gauss_at(h, fmin(<double>(h.tab_cap - 1), floor(sqrt(h.cut))))  # fill et
             else:
                 h.cut = h.s2
     else:
@@ -583,7 +584,7 @@ cdef int _columns(_Hood *h, double key) noexcept nogil:
     cdef int s
     cdef Py_ssize_t j, jc, first = -1, last = -1
     cdef Py_ssize_t Y = h.Y, B = h.B
-    cdef double f, fc, ff
+    cdef double c
     cdef double off = 0.0 if h.kind == 0 else INFINITY  # a column that does not move
     cdef double *cf
     if h.cn < 2:
@@ -603,7 +604,8 @@ cdef int _columns(_Hood *h, double key) noexcept nogil:
     else:
         # Open: the factor only falls with |key + (j - bj)|, so the columns that move are one
         # run around the column closest to the winner's; walk out from it both ways.
-        jc = h.bj + <Py_ssize_t>floor(0.5 - key)
+        c = fmin(fmax(floor(0.5 - key), -<double>Y), <double>Y)  # NaN: no column moves
+        jc = h.bj + <Py_ssize_t>c if c == c else 0
         jc = min(Y - 1, max(0, jc))
         if jc > 0 and fabs(key + <double>(jc - 1 - h.bj)) < fabs(key + <double>(jc - h.bj)):
             jc = jc - 1
