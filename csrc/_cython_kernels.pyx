@@ -365,7 +365,8 @@ def group_sums(const floating[:, ::1] data, const int64_t[::1] index, double[:, 
 # train_online is a short driver over five steps: (1) set up the working copy, (2) the
 # neighbourhood of one step (per-node step sizes, row by row), (3) one step's pass over a
 # thread's rows, (4) the threads' agreement on the next winner, (5) write-back. A topology or a
-# neighbourhood only touches step (2): _hood_start and _hood_row.
+# neighbourhood only touches step (2): _hood_start (once per step), _hood_row (once per row)
+# and, on a lattice, _columns (the column factors, at most two tables per step).
 
 cdef enum:
     PSEUDO_ROW = 64  # nodes per row of the working copy when coords are no lattice
@@ -402,12 +403,14 @@ cdef struct _Hood:
     Py_ssize_t t, b, bi, bj
     bint upd  # whether any node moves
     double alpha, sigma, denom, s2, cut, bx, by
-    # Lattice: the winner's row position rb and column offset ob, and up to two column tables
-    # (slot s: cf[s * Yp + j], for rows whose column offset differs from ob by ckey[s]):
-    # column j's factor (gaussian, 0 where it fails alone) or squared offset (bubble, +inf
-    # outside the disc); its columns that can move span the blocks [cjb0[s], cjb1[s]).
-    const double *rpos  # lattice row i's position coords[i * Y, 0] and column offset
-    const double *roff  # coords[i * Y, 1], copied out of coords (X each)
+    # Lattice: row i's position rpos[i] = coords[i * Y, 0] and column offset roff[i] =
+    # coords[i * Y, 1] (copied out of coords), the winner's rb and ob, and up to two column
+    # tables (slot s: cf[s * Yp + j], for the rows whose column offset differs from ob by
+    # ckey[s]): column j's factor (gaussian, 0 where it fails alone) or squared offset
+    # (bubble, +inf outside the disc); the columns that can move span the blocks
+    # [cjb0[s], cjb1[s]).
+    const double *rpos
+    const double *roff
     double rb, ob
     double ckey[2]
     Py_ssize_t cjb0[2]
@@ -415,8 +418,8 @@ cdef struct _Hood:
     int cn, cnext  # slots filled this step; the slot a new key replaces
     double *cf
     # et[n] = exp(-n^2 / denom) for the integer offsets n < tab_n (of tab_cap), for tab_sigma:
-    # rows and columns of a rectangular lattice share them.
-    Py_ssize_t tab_n, tab_cap
+    # rows and columns of a rectangular lattice share them; those below na move.
+    Py_ssize_t tab_n, tab_cap, na
     double tab_sigma
     double *et
 
@@ -521,6 +524,7 @@ cdef void _hood_start(_Hood *h, const _Work *w, Py_ssize_t t, Py_ssize_t b, doub
                       double sigma) noexcept nogil:
     """Set up step ``t`` with winner ``b``: whether it updates anything, and its cut-off."""
     cdef double thr = h.thr, denom
+    cdef Py_ssize_t na
     h.t = t
     h.b = b
     h.alpha = alpha
@@ -544,9 +548,15 @@ cdef void _hood_start(_Hood *h, const _Work *w, Py_ssize_t t, Py_ssize_t b, doub
                 # offsets with d^2 > cut have |alpha| exp(-d^2 / denom) < thr (slack: rounding)
                 h.cut = denom * log(fabs(alpha) / thr)
                 h.cut = h.cut + fabs(h.cut) * 1e-9
-                _gauss_at(h, fmin(<double>(h.tab_cap - 1), floor(sqrt(h.cut))))  # fill et
             else:
                 h.cut = h.s2
+            # na: the integer offsets 0 .. na - 1 move (d^2 <= cut, and alone >= thr)
+            na = 0
+            while na < h.tab_cap and <double>(na * na) <= h.cut:
+                if h.kind == 0 and not (fabs(alpha) * _gauss_at(h, <double>na) >= thr):
+                    break
+                na = na + 1
+            h.na = na
     else:
         h.bx = h.coords[b * h.coords_ld]
         h.by = h.coords[b * h.coords_ld + 1]
@@ -582,7 +592,7 @@ cdef int _columns(_Hood *h, double key) noexcept nogil:
     step needs two tables; more distinct keys take turns.
     """
     cdef int s
-    cdef Py_ssize_t j, jc, first = -1, last = -1
+    cdef Py_ssize_t j, jc, m, n, first = -1, last = -1
     cdef Py_ssize_t Y = h.Y, B = h.B
     cdef double c
     cdef double off = 0.0 if h.kind == 0 else INFINITY  # a column that does not move
@@ -595,7 +605,19 @@ cdef int _columns(_Hood *h, double key) noexcept nogil:
         h.cnext = 1 - h.cnext
     h.ckey[s] = key
     cf = h.cf + s * h.Yp
-    if h.p1 > 0.0:  # periodic: the columns that move may wrap around; look at all of them
+    if h.p1 == 0.0 and key == floor(key) and fabs(key) < <double>(Y + h.tab_cap):
+        # Open, integer offsets (every row of a rectangular map): those below na move.
+        m = <Py_ssize_t>key
+        first = max(0, h.bj - m - h.na + 1)
+        last = min(Y - 1, h.bj - m + h.na - 1)
+        for j in range(first, last + 1):
+            n = m + j - h.bj
+            if n < 0:
+                n = -n
+            cf[j] = h.et[n] if h.kind == 0 else <double>(n * n)
+        if first > last:
+            first = -1
+    elif h.p1 > 0.0:  # periodic: the columns that move may wrap around; look at all of them
         for j in range(Y):
             if _column(h, key, j, &cf[j]):
                 if first < 0:
