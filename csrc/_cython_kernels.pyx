@@ -605,8 +605,10 @@ cdef int _columns(_Hood *h, double key) noexcept nogil:
         h.cnext = 1 - h.cnext
     h.ckey[s] = key
     cf = h.cf + s * h.Yp
-    if h.p1 == 0.0 and key == floor(key) and fabs(key) < <double>(Y + h.tab_cap):
-        # Open, integer offsets (every row of a rectangular map): those below na move.
+    if (h.p1 == 0.0 and key == floor(key) and fabs(key) < <double>(Y + h.tab_cap)
+            and (h.na < h.tab_cap or fabs(key) + <double>(Y - 1) < <double>h.tab_cap)):
+        # Open, integer offsets (every row of a rectangular map): those below na move (and
+        # no others: na stopped at one that does not, or no offset reaches past the table).
         m = <Py_ssize_t>key
         first = max(0, h.bj - m - h.na + 1)
         last = min(Y - 1, h.bj - m + h.na - 1)

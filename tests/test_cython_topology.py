@@ -247,16 +247,21 @@ def test_lattice_needs_coordinates(rng):
         kernel(weights, data, order, alphas, sigmas, np.zeros((5, 2)), 4, 0, True, None)
 
 
+@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize("shift", [0.3, 1.0, -2.0])
 @pytest.mark.parametrize("torus", [False, True])
 @pytest.mark.parametrize("code", [0, 1])
-def test_lattice_with_any_row_offsets(rng, code, torus):
+def test_lattice_with_any_row_offsets(rng, code, torus, shift, wide):
     """The lattice only needs each row's position and column offset to depend on the row:
-    three distinct offsets (more than a hexagonal map has) and uneven row spacing."""
+    three distinct offsets (more than a hexagonal map has; whole or fractional columns) and
+    uneven row spacing; ``wide``: radii reaching past the map."""
     x, y = 7, 6
     i, j = np.divmod(np.arange(x * y), y)
-    coords = np.column_stack([0.9 * i + 0.05 * i * i, j + 0.3 * (i % 3)])
+    coords = np.column_stack([0.9 * i + 0.05 * i * i, j + shift * (i % 3)])
     periods = np.array([0.9 * x + 0.05 * x * x, float(y)]) if torus else None
     weights, data, order, alphas, sigmas = problem(rng, x, y, np.float64)
+    if wide:
+        sigmas = 5.0 * sigmas
     expected = numpy_online(weights, data, order, alphas, sigmas, coords, code, periods)
     for n_threads in (1, 2):
         got = kernel(weights, data, order, alphas, sigmas, coords, y, code, True, periods,
