@@ -386,6 +386,7 @@ cdef struct _Hood:
     # The neighbourhood, one per thread. What the caller gave (fixed for the call):
     int kind
     bint lattice
+    bint plain  # lattice with r_i == i, o_i == 0 and both axes open
     double thr  # influences |alpha * h| below thr are skipped
     const double *coords
     Py_ssize_t coords_ld
@@ -676,7 +677,15 @@ cdef bint _hood_row(_Hood *h, Py_ssize_t i, Py_ssize_t Y, Py_ssize_t B,
     rjb1[0] = 0
     if not h.upd:
         return False
-    if h.lattice:
+    if h.plain:
+        # the planar rectangular lattice: integer offsets, the rows below na move
+        dxi = i - h.bi if i >= h.bi else h.bi - i
+        if dxi >= h.na:
+            return False
+        rr = <double>(dxi * dxi)
+        rf = alpha * h.et[dxi]
+        s = 0 if h.cn > 0 else _columns(h, 0.0)
+    elif h.lattice:
         # row offset dr, column offsets (o_i - o_bi) + (j - bj), each wrapped on a torus
         dr = _wrap(h.rpos[i] - h.rb, p0)
         rr = dr * dr
@@ -694,6 +703,7 @@ cdef bint _hood_row(_Hood *h, Py_ssize_t i, Py_ssize_t Y, Py_ssize_t B,
             s = 1
         else:
             s = _columns(h, key)
+    if h.lattice:
         if h.cjb0[s] >= h.cjb1[s]:
             return False
         rjb0[0] = h.cjb0[s]
@@ -1017,6 +1027,11 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
                 rbuf[X + u] = coords[u * Y, 1]
         hood.rpos = rbuf
         hood.roff = rbuf + X
+        hood.plain = lattice and p0 == 0.0 and p1 == 0.0
+        if hood.plain:
+            for u in range(X):
+                if rbuf[u] != <double>u or rbuf[X + u] != 0.0:
+                    hood.plain = False
         for u in range(nth):
             h = <_Hood *>(hoods + u * hstride)
             h[0] = hood
