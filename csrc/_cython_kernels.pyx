@@ -11,7 +11,9 @@ thread counts, chunk sizes and the BLAS address are decided by the Python backen
 They only check what memory safety needs (shapes and index ranges), never the maths' inputs.
 
 The innermost loops are small C functions written with GCC/Clang vector extensions in the
-verbatim C block below: GCC does not vectorise the same loops written in Cython well (it
+headers next to this file (``ms_vector.h``, ``ms_bmu.h``, ``ms_online.h``; the platform layer
+in ``ms_platform.h``, ``ms_cpu.h``, ``ms_barrier.h``, ``ms_tie.h``): GCC does not vectorise
+the same loops written in Cython well (it
 vectorises the reduction over features instead of across the 8 or 16 nodes of a block, and
 cannot keep per-lane minima in registers; the Cython version of the distance pass of a 40x40
 map with 64 features ran 6x slower). Everything else is Cython.
@@ -28,604 +30,44 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
-from libc.math cimport INFINITY, exp, fabs, fmax, log
+from libc.math cimport INFINITY, exp, fabs, floor, fmax, fmin, fmod, log, sqrt
 from libc.stdint cimport int32_t, int64_t, uintptr_t
 from libc.string cimport memset
 
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #include <omp.h>
-    #define MINISAM_OPENMP 1
-    #else
-    #define MINISAM_OPENMP 0
-    static int omp_get_max_threads(void) { return 1; }
-    static int omp_get_num_threads(void) { return 1; }
-    static int omp_get_num_procs(void) { return 1; }
-    #endif
-    #include <math.h>
-    #include <stdlib.h>
-    #if defined(_WIN32)
-    #include <malloc.h>
-    #ifndef WIN32_LEAN_AND_MEAN
-    #define WIN32_LEAN_AND_MEAN
-    #endif
-    #ifndef NOMINMAX
-    #define NOMINMAX  /* keep windows.h from defining min() and max() macros */
-    #endif
-    #include <windows.h>
-    #define ms_yield() SwitchToThread()
-    #else
-    #include <sched.h>
-    #define ms_yield() sched_yield()
-    #endif
-
-    /* Build facts for minisam.show_config(); CMake defines them, a bare compile gets these. */
-    #ifndef MINISAM_BUILD_COMPILER
-    #define MINISAM_BUILD_COMPILER "unknown"
-    #endif
-    #ifndef MINISAM_BUILD_NATIVE
-    #define MINISAM_BUILD_NATIVE 0
-    #endif
-    #ifndef MINISAM_BUILD_VARIANT
-    #define MINISAM_BUILD_VARIANT "unknown"
-    #endif
-
-    /* The x86-64 micro-architecture level this CPU *and* its OS support: 1 (baseline), 3
-       (x86-64-v3: AVX2, FMA, BMI1/2, F16C, LZCNT, MOVBE) or 4 (x86-64-v4: v3 + AVX-512
-       F/BW/CD/DQ/VL); 0 on other architectures. Level 2 is not told apart from 1 (no kernel
-       variant needs it). Read with CPUID and XGETBV, so that it works in any build of the
-       module, portable or not, and under clang-cl where libgcc's __builtin_cpu_supports is
-       missing. */
-    #if defined(__x86_64__) || defined(_M_X64)
-    /* GCC-style inline assembly, which GCC, Clang and clang-cl all accept: no cpuid.h (it
-       clashes with MSVC's intrin.h under clang-cl), and no _xgetbv() (compilers only allow it
-       in code built for XSAVE; XGETBV runs only once CPUID has reported OSXSAVE). */
-    static void ms_cpuid(unsigned leaf, unsigned sub, unsigned r[4]) {
-        __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
-                         : "a"(leaf), "c"(sub));
-    }
-    static unsigned long long ms_xcr0(void) {
-        unsigned lo, hi;
-        __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-        return ((unsigned long long)hi << 32) | lo;
-    }
-    #define MS_BIT(x, n) (((x) >> (n)) & 1u)
-    static int ms_x86_64_level(void) {
-        unsigned r[4], ecx1, ebx7, ecx81 = 0;
-        ms_cpuid(0, 0, r);
-        unsigned max_leaf = r[0];
-        ms_cpuid(1, 0, r);
-        ecx1 = r[2];
-        if (max_leaf < 7 || !MS_BIT(ecx1, 27)) return 1;  /* no leaf 7 or no OSXSAVE */
-        ms_cpuid(7, 0, r);
-        ebx7 = r[1];
-        ms_cpuid(0x80000000u, 0, r);
-        if (r[0] >= 0x80000001u) { ms_cpuid(0x80000001u, 0, r); ecx81 = r[2]; }
-        unsigned long long xcr0 = ms_xcr0();
-        int v3 = (xcr0 & 0x6) == 0x6 && MS_BIT(ecx1, 12) && MS_BIT(ecx1, 22) && MS_BIT(ecx1, 28)
-                 && MS_BIT(ecx1, 29) && MS_BIT(ebx7, 3) && MS_BIT(ebx7, 5) && MS_BIT(ebx7, 8)
-                 && MS_BIT(ecx81, 5);
-        if (!v3) return 1;
-        int v4 = (xcr0 & 0xE6) == 0xE6 && MS_BIT(ebx7, 16) && MS_BIT(ebx7, 17)
-                 && MS_BIT(ebx7, 28) && MS_BIT(ebx7, 30) && MS_BIT(ebx7, 31);
-        return v4 ? 4 : 3;
-    }
-    #else
-    static int ms_x86_64_level(void) { return 0; }
-    #endif
-    #ifdef _OPENMP
-    #define MINISAM_OPENMP_VERSION _OPENMP
-    #else
-    #define MINISAM_OPENMP_VERSION 0
-    #endif
-
-    /* Aligned allocation, released with ms_aligned_free (never plain free: Windows keeps
-       aligned blocks in a separate heap). */
-    static void *ms_aligned_alloc(size_t n_bytes, size_t alignment) {
-    #if defined(_WIN32)
-        return _aligned_malloc(n_bytes, alignment);
-    #else
-        void *p = NULL;
-        return posix_memalign(&p, alignment, n_bytes) == 0 ? p : NULL;
-    #endif
-    }
-    static void ms_aligned_free(void *p) {
-    #if defined(_WIN32)
-        _aligned_free(p);
-    #else
-        free(p);
-    #endif
-    }
-
-    /* Largest double whose square root rounds to sqrt(m): the squared distances in [m, limit]
-       all give the same rounded Euclidean distance as m. m itself unless finite and >= 0. */
-    static double ms_tie_limit(double m) {
-        if (!(m >= 0.0 && m < INFINITY)) return m;
-        double s = sqrt(m), n;
-        for (;;) {
-            n = nextafter(m, INFINITY);
-            if (sqrt(n) != s) return m;
-            m = n;
-        }
-    }
-
-    /* A sense-reversing barrier for the n threads of a parallel region. OpenMP's own barrier
-       makes a futex system call every time, which costs more than a whole online step of a
-       small map. Waiting threads spin, then yield the CPU once the wait gets long (so that
-       more threads than cores still make progress). */
-    typedef struct { int count; char pad1[60]; int sense; char pad2[60]; } ms_barrier_t;
-
-    static void ms_barrier_wait(ms_barrier_t *bar, int *local_sense, int n) {
-        if (n <= 1) return;
-        int sense = !*local_sense;
-        *local_sense = sense;
-        if (__atomic_add_fetch(&bar->count, 1, __ATOMIC_ACQ_REL) == n) {
-            __atomic_store_n(&bar->count, 0, __ATOMIC_RELAXED);
-            __atomic_store_n(&bar->sense, sense, __ATOMIC_RELEASE);
-        } else {
-            long spins = 0;
-            while (__atomic_load_n(&bar->sense, __ATOMIC_ACQUIRE) != sense) {
-                if (++spins < 256) {  /* a few microseconds */
-    #if defined(__x86_64__) || defined(__i386__)
-                    __builtin_ia32_pause();
-    #endif
-                } else {
-                    ms_yield();
-                }
-            }
-        }
-    }
-    """
+# The C lives in the headers under csrc/ (CMakeLists.txt puts them on the include path).
+cdef extern from "ms_platform.h":
     const int MINISAM_OPENMP
     const int MINISAM_OPENMP_VERSION
     const int MINISAM_BUILD_NATIVE
     const char *MINISAM_BUILD_COMPILER
     const char *MINISAM_BUILD_VARIANT
-    int ms_x86_64_level() nogil
     void *ms_aligned_alloc(size_t n_bytes, size_t alignment) nogil
     void ms_aligned_free(void *p) nogil
     int omp_get_max_threads() nogil
     int omp_get_num_threads() nogil
     int omp_get_num_procs() nogil
+
+cdef extern from "ms_cpu.h":
+    int ms_x86_64_level() nogil
+
+cdef extern from "ms_barrier.h":
     ctypedef struct ms_barrier_t:
         int count
         int sense
     void ms_barrier_wait(ms_barrier_t *bar, int *local_sense, int n) nogil
+
+cdef extern from "ms_tie.h":
     double ms_tie_limit(double m) nogil
 
-cdef extern from * nogil:
-    r"""
-    #include <stddef.h>
-    #include <stdint.h>
-    #include <math.h>
-    #if defined(__AVX512F__)
-    #include <immintrin.h>
-    #endif
-
-    #if !defined(__GNUC__) && !defined(__clang__)
-    #error "minisam's Cython kernels use GCC/Clang vector extensions: build them with GCC or Clang (clang-cl on Windows)"
-    #endif
-
-    #define MS_INLINE static inline __attribute__((always_inline))
-    /* MS_R(g * (v - w)): the rounded product, so that w + MS_R(...) is never contracted into an
-       FMA. The online update then rounds exactly as w += g * (v - w) does in NumPy (MiniSom),
-       which keeps exact ties (e.g. nodes copied onto a sample) exact. */
-    #if defined(__has_builtin)
-    #if __has_builtin(__builtin_assoc_barrier)
-    #define MS_R(x) __builtin_assoc_barrier(x)
-    #endif
-    #endif
-    #ifndef MS_R
-    /* Clang has no such builtin; CMakeLists.txt compiles with -ffp-contract=off instead. */
-    #define MS_R(x) (x)
-    #endif
-    #define MS_STATE_BYTES 256  /* per-row lane state of the own-loop search */
-
-    /* SIMD vectors of the target's native width. Wider GCC vectors than the hardware's get
-       split through memory (AVX2 ran the AVX-512-sized kernels 4-13x slower than SSE2 would),
-       so the data layout keeps 64-byte blocks of B nodes and the loops step by L = MS_VBYTES /
-       sizeof(T) nodes. Results do not depend on L: lanes are nodes, never summed together. */
-    #if defined(__AVX512F__)
-    #define MS_VBYTES 64
-    #elif defined(__AVX__)
-    #define MS_VBYTES 32
-    #else
-    #define MS_VBYTES 16
-    #endif
-
-    /* Elementwise a < b ? a : b (the x86 MINPD rule). */
-    #if defined(__AVX512F__)
-    #define MS_VMIN_d(a, b) ((ms_vt_d)_mm512_min_pd((__m512d)(a), (__m512d)(b)))
-    #define MS_VMIN_f(a, b) ((ms_vt_f)_mm512_min_ps((__m512)(a), (__m512)(b)))
-    #else
-    #define MS_VMIN_d(a, b) ms_sel_d((a) < (b), (a), (b))
-    #define MS_VMIN_f(a, b) ms_sel_f((a) < (b), (a), (b))
-    #endif
-
-    /* Kernels for one float type T with B lanes per 64-byte vector. MT: integer lanes of T's size. */
-    #define MS_KERNELS(T, SFX, B, L, MT)                                                             \
-    typedef T ms_vt_##SFX __attribute__((vector_size(MS_VBYTES)));                                   \
-    typedef T ms_ut_##SFX __attribute__((vector_size(MS_VBYTES), aligned(sizeof(T))));               \
-    typedef MT ms_mt_##SFX __attribute__((vector_size(MS_VBYTES)));                                  \
-    typedef int32_t ms_it_##SFX __attribute__((vector_size((L) * 4)));                               \
-                                                                                                     \
-    MS_INLINE ms_vt_##SFX ms_sel_##SFX(ms_mt_##SFX m, ms_vt_##SFX a, ms_vt_##SFX b) {               \
-        return (ms_vt_##SFX)(((ms_mt_##SFX)a & m) | ((ms_mt_##SFX)b & ~m));                          \
-    }                                                                                                \
-    MS_INLINE ms_it_##SFX ms_seli_##SFX(ms_it_##SFX m, ms_it_##SFX a, ms_it_##SFX b) {              \
-        return (a & m) | (b & ~m);                                                                   \
-    }                                                                                                \
-    MS_INLINE ms_vt_##SFX ms_splat_##SFX(T x) {                                                      \
-        ms_vt_##SFX r = {0};                                                                         \
-        return r + x;                                                                                \
-    }                                                                                                \
-    MS_INLINE ms_it_##SFX ms_iota_##SFX(int32_t base) {                                              \
-        ms_it_##SFX r;                                                                               \
-        for (int j = 0; j < (L); j++) r[j] = base + j;                                               \
-        return r;                                                                                    \
-    }                                                                                                \
-    MS_INLINE T ms_hmin_##SFX(ms_vt_##SFX m) {                                                       \
-        T r = m[0];                                                                                  \
-        for (int j = 1; j < (L); j++) r = m[j] < r ? m[j] : r;                                       \
-        return r;                                                                                    \
-    }                                                                                                \
-    /* Track the lanes' smallest values and their indices (strict <: earliest index wins). */      \
-    MS_INLINE void ms_track_##SFX(ms_vt_##SFX x, ms_vt_##SFX *b, ms_it_##SFX *i, ms_it_##SFX idx) { \
-        ms_mt_##SFX m = x < *b;                                                                      \
-        *b = ms_sel_##SFX(m, x, *b);                                                                 \
-        *i = ms_seli_##SFX(__builtin_convertvector(m, ms_it_##SFX), idx, *i);                        \
-    }                                                                                                \
-    /* Track the two smallest (value, index) pairs of every lane. */                                \
-    MS_INLINE void ms_track2_##SFX(ms_vt_##SFX x, ms_vt_##SFX *b1, ms_it_##SFX *i1,                 \
-                                   ms_vt_##SFX *b2, ms_it_##SFX *i2, ms_it_##SFX idx) {              \
-        ms_mt_##SFX m1 = x < *b1, m2 = x < *b2;                                                      \
-        ms_it_##SFX n1 = __builtin_convertvector(m1, ms_it_##SFX);                                   \
-        ms_it_##SFX n2 = __builtin_convertvector(m2, ms_it_##SFX);                                   \
-        *b2 = ms_sel_##SFX(m1, *b1, ms_sel_##SFX(m2, x, *b2));                                       \
-        *i2 = ms_seli_##SFX(n1, *i1, ms_seli_##SFX(n2, idx, *i2));                                   \
-        *b1 = ms_sel_##SFX(m1, x, *b1);                                                              \
-        *i1 = ms_seli_##SFX(n1, idx, *i1);                                                           \
-    }                                                                                                \
-    /* (value, index) lexicographic insertion into a running best/second pair. */                   \
-    MS_INLINE void ms_insert_##SFX(T v, ptrdiff_t k, T *v1, ptrdiff_t *k1, T *v2, ptrdiff_t *k2) {   \
-        if (k < 0 || !(v == v)) return;                                                              \
-        if (*k1 < 0 || v < *v1 || (v == *v1 && k < *k1)) {                                           \
-            *v2 = *v1; *k2 = *k1; *v1 = v; *k1 = k;                                                  \
-        } else if (*k2 < 0 || v < *v2 || (v == *v2 && k < *k2)) {                                    \
-            *v2 = v; *k2 = k;                                                                        \
-        }                                                                                            \
-    }                                                                                                \
-                                                                                                     \
-    /* ---- best-matching-unit search over one row of scores s[k] + wn[k] ---- */                   \
-    static ptrdiff_t ms_argmin_##SFX(const T *s, const T *wn, ptrdiff_t K) {                         \
-        ms_vt_##SFX b0 = ms_splat_##SFX((T)INFINITY), b1 = b0;                                      \
-        ms_it_##SFX i0 = ms_iota_##SFX(0) * 0 - 1, i1 = i0;                                          \
-        ms_it_##SFX idx = ms_iota_##SFX(0);                                                          \
-        ptrdiff_t k = 0;                                                                             \
-        for (; k + 2 * (L) <= K; k += 2 * (L)) {                                                     \
-            ms_vt_##SFX x0 = *(const ms_ut_##SFX *)(s + k) + *(const ms_ut_##SFX *)(wn + k);         \
-            ms_vt_##SFX x1 = *(const ms_ut_##SFX *)(s + k + (L)) + *(const ms_ut_##SFX *)(wn + k + (L)); \
-            ms_track_##SFX(x0, &b0, &i0, idx);                                                       \
-            ms_track_##SFX(x1, &b1, &i1, idx + (L));                                                 \
-            idx += 2 * (L);                                                                          \
-        }                                                                                            \
-        if (k + (L) <= K) {                                                                          \
-            ms_vt_##SFX x0 = *(const ms_ut_##SFX *)(s + k) + *(const ms_ut_##SFX *)(wn + k);         \
-            ms_track_##SFX(x0, &b0, &i0, idx);                                                       \
-            k += (L);                                                                                \
-        }                                                                                            \
-        T bv = (T)INFINITY, unused_v = (T)INFINITY;                                                  \
-        ptrdiff_t bi = -1, unused_k = -1;                                                            \
-        for (int j = 0; j < (L); j++) {                                                              \
-            ms_insert_##SFX(b0[j], i0[j], &bv, &bi, &unused_v, &unused_k);                           \
-            ms_insert_##SFX(b1[j], i1[j], &bv, &bi, &unused_v, &unused_k);                           \
-        }                                                                                            \
-        for (; k < K; k++) {                                                                         \
-            T x = s[k] + wn[k];                                                                      \
-            if (x < bv) { bv = x; bi = k; }                                                          \
-        }                                                                                            \
-        return bi;                                                                                   \
-    }                                                                                                \
-    static ptrdiff_t ms_top2_##SFX(const T *s, const T *wn, ptrdiff_t K, ptrdiff_t *second) {        \
-        ms_vt_##SFX b1 = ms_splat_##SFX((T)INFINITY), b2 = b1;                                      \
-        ms_it_##SFX i1 = ms_iota_##SFX(0) * 0 - 1, i2 = i1;                                          \
-        ms_it_##SFX idx = ms_iota_##SFX(0);                                                          \
-        ptrdiff_t k = 0;                                                                             \
-        for (; k + (L) <= K; k += (L), idx += (L)) {                                                 \
-            ms_vt_##SFX x = *(const ms_ut_##SFX *)(s + k) + *(const ms_ut_##SFX *)(wn + k);          \
-            ms_track2_##SFX(x, &b1, &i1, &b2, &i2, idx);                                             \
-        }                                                                                            \
-        T v1 = (T)INFINITY, v2 = (T)INFINITY;                                                        \
-        ptrdiff_t k1 = -1, k2 = -1;                                                                  \
-        for (int j = 0; j < (L); j++) {                                                              \
-            ms_insert_##SFX(b1[j], i1[j], &v1, &k1, &v2, &k2);                                       \
-            ms_insert_##SFX(b2[j], i2[j], &v1, &k1, &v2, &k2);                                       \
-        }                                                                                            \
-        for (; k < K; k++) ms_insert_##SFX(s[k] + wn[k], k, &v1, &k1, &v2, &k2);                     \
-        *second = k2;                                                                                \
-        return k1;                                                                                   \
-    }                                                                                                \
-    /* ---- own loops: scores of R rows against one block of nodes, tracked as they come ---- */  \
-    /* Rows r0 .. r0+R-1 of x against nodes k0 .. k1-1 (wt: the (D, Kp) transposed weights, wnp:   \
-       |w|^2 padded with +inf). Score = wnp[k] + (-2) x.w_k (as with the GEMM: -2 x.w is exact),    \
-       tracked into the per-row lane state st (b1, i1[, b2, i2]). */                                \
-    /* Scores of R rows against NBK consecutive blocks of nodes from kb, tracked into the lanes.   \
-       Each score is summed over the features in order, whatever R and NBK. */                      \
-    MS_INLINE void ms_own_step_##SFX(const T *restrict x, ptrdiff_t D, const T *restrict wt,         \
-                                     const T *restrict wnp, ptrdiff_t Kp, ptrdiff_t kb,              \
-                                     ms_vt_##SFX *b1, ms_it_##SFX *i1, ms_vt_##SFX *b2,              \
-                                     ms_it_##SFX *i2, const int R, const int NBK,                    \
-                                     const int want2) {                                              \
-        ms_vt_##SFX acc[4][4];                                                                       \
-        for (int q = 0; q < R; q++)                                                                  \
-            for (int n = 0; n < NBK; n++) acc[q][n] = ms_splat_##SFX((T)0);                          \
-        for (ptrdiff_t d = 0; d < D; d++) {                                                          \
-            for (int n = 0; n < NBK; n++) {                                                          \
-                ms_vt_##SFX w = *(const ms_vt_##SFX *)(wt + d * Kp + kb + n * (L));                  \
-                for (int q = 0; q < R; q++) acc[q][n] += x[q * D + d] * w;                           \
-            }                                                                                        \
-        }                                                                                            \
-        for (int n = 0; n < NBK; n++) {                                                              \
-            ms_vt_##SFX wn = *(const ms_vt_##SFX *)(wnp + kb + n * (L));                             \
-            ms_it_##SFX idx = ms_iota_##SFX((int32_t)(kb + n * (L)));                                \
-            for (int q = 0; q < R; q++) {                                                            \
-                ms_vt_##SFX sc = wn + acc[q][n] * (T)-2;                                             \
-                if (want2) ms_track2_##SFX(sc, &b1[q], &i1[q], &b2[q], &i2[q], idx);                 \
-                else ms_track_##SFX(sc, &b1[q], &i1[q], idx);                                        \
-            }                                                                                        \
-        }                                                                                            \
-    }                                                                                                \
-    /* Rows r0 .. r0+R-1 of x against nodes k0 .. k1-1 (wt: the (D, Kp) transposed weights, wnp:   \
-       |w|^2 padded with +inf). Score = wnp[k] + (-2) x.w_k (as with the GEMM: -2 x.w is exact),    \
-       tracked into the per-row lane state st (b1, i1[, b2, i2]). Four rows share each load of     \
-       wt; a single row works on four blocks of nodes at once instead (independent sums). */       \
-    MS_INLINE void ms_own_rows_##SFX(const T *restrict x, ptrdiff_t D, const T *restrict wt,         \
-                                     const T *restrict wnp, ptrdiff_t Kp, ptrdiff_t k0,              \
-                                     ptrdiff_t k1, char *restrict st, const int R,                   \
-                                     const int want2) {                                              \
-        ms_vt_##SFX b1[4], b2[4];                                                                    \
-        ms_it_##SFX i1[4], i2[4];                                                                    \
-        for (int q = 0; q < R; q++) {                                                                \
-            char *sq = st + q * MS_STATE_BYTES;                                                      \
-            b1[q] = *(ms_vt_##SFX *)sq;                                                              \
-            b2[q] = *(ms_vt_##SFX *)(sq + 64);                                                       \
-            i1[q] = *(ms_it_##SFX *)(sq + 128);                                                      \
-            i2[q] = *(ms_it_##SFX *)(sq + 192);                                                      \
-        }                                                                                            \
-        ptrdiff_t kb = k0;                                                                           \
-        if (R == 1)                                                                                  \
-            for (; kb + 4 * (L) <= k1; kb += 4 * (L))                                                \
-                ms_own_step_##SFX(x, D, wt, wnp, Kp, kb, b1, i1, b2, i2, 1, 4, want2);               \
-        for (; kb < k1; kb += (L))                                                                   \
-            ms_own_step_##SFX(x, D, wt, wnp, Kp, kb, b1, i1, b2, i2, R, 1, want2);                   \
-        for (int q = 0; q < R; q++) {                                                                \
-            char *sq = st + q * MS_STATE_BYTES;                                                      \
-            *(ms_vt_##SFX *)sq = b1[q];                                                              \
-            *(ms_vt_##SFX *)(sq + 64) = b2[q];                                                       \
-            *(ms_it_##SFX *)(sq + 128) = i1[q];                                                      \
-            *(ms_it_##SFX *)(sq + 192) = i2[q];                                                      \
-        }                                                                                            \
-    }                                                                                                \
-    /* Best (and second-best) node of each of rows of x with the kernel's own loops: nodes in       \
-       blocks of KB (their slice of wt stays in cache), rows four at a time. st: rows *             \
-       MS_STATE_BYTES bytes of scratch, 64-byte aligned. */                                          \
-    static void ms_search_own_##SFX(const T *x, ptrdiff_t rows, ptrdiff_t D, const T *wt,             \
-                                    const T *wnp, ptrdiff_t Kp, char *st, int64_t *best,             \
-                                    int64_t *second) {                                               \
-        ptrdiff_t KB = (ptrdiff_t)(262144 / (sizeof(T) * (D > 0 ? D : 1))) / (B) * (B);            \
-        if (KB < (B)) KB = (B);                                                                      \
-        if (KB > 2048) KB = 2048;                                                                    \
-        for (ptrdiff_t r = 0; r < rows; r++) {                                                       \
-            char *sq = st + r * MS_STATE_BYTES;                                                      \
-            *(ms_vt_##SFX *)sq = ms_splat_##SFX((T)INFINITY);                                        \
-            *(ms_vt_##SFX *)(sq + 64) = ms_splat_##SFX((T)INFINITY);                                 \
-            *(ms_it_##SFX *)(sq + 128) = ms_iota_##SFX(0) * 0 - 1;                                   \
-            *(ms_it_##SFX *)(sq + 192) = ms_iota_##SFX(0) * 0 - 1;                                   \
-        }                                                                                            \
-        for (ptrdiff_t k0 = 0; k0 < Kp; k0 += KB) {                                                  \
-            ptrdiff_t k1 = k0 + KB < Kp ? k0 + KB : Kp;                                              \
-            ptrdiff_t r = 0;                                                                         \
-            if (second) {                                                                            \
-                for (; r + 4 <= rows; r += 4)                                                        \
-                    ms_own_rows_##SFX(x + r * D, D, wt, wnp, Kp, k0, k1, st + r * MS_STATE_BYTES, 4, 1); \
-                for (; r < rows; r++)                                                                \
-                    ms_own_rows_##SFX(x + r * D, D, wt, wnp, Kp, k0, k1, st + r * MS_STATE_BYTES, 1, 1); \
-            } else {                                                                                 \
-                for (; r + 4 <= rows; r += 4)                                                        \
-                    ms_own_rows_##SFX(x + r * D, D, wt, wnp, Kp, k0, k1, st + r * MS_STATE_BYTES, 4, 0); \
-                for (; r < rows; r++)                                                                \
-                    ms_own_rows_##SFX(x + r * D, D, wt, wnp, Kp, k0, k1, st + r * MS_STATE_BYTES, 1, 0); \
-            }                                                                                        \
-        }                                                                                            \
-        for (ptrdiff_t r = 0; r < rows; r++) {                                                       \
-            char *sq = st + r * MS_STATE_BYTES;                                                      \
-            ms_vt_##SFX b1 = *(ms_vt_##SFX *)sq, b2 = *(ms_vt_##SFX *)(sq + 64);                     \
-            ms_it_##SFX i1 = *(ms_it_##SFX *)(sq + 128), i2 = *(ms_it_##SFX *)(sq + 192);            \
-            T v1 = (T)INFINITY, v2 = (T)INFINITY;                                                    \
-            ptrdiff_t k1 = -1, k2 = -1;                                                              \
-            for (int j = 0; j < (L); j++) {                                                          \
-                ms_insert_##SFX(b1[j], i1[j], &v1, &k1, &v2, &k2);                                   \
-                if (second) ms_insert_##SFX(b2[j], i2[j], &v1, &k1, &v2, &k2);                       \
-            }                                                                                        \
-            best[r] = k1;                                                                            \
-            if (second) second[r] = k2;                                                              \
-        }                                                                                            \
-    }                                                                                                \
-                                                                                                     \
-    /* ---- online training on a feature-major panel: row i holds D vectors of Yp nodes ---- */     \
-    /* One row: blocks [jb0, jb1) move towards v by g (if v); every block's squared distance to vn  \
-       (if vn) is measured, also stored into dout (if dout); pad (if not NULL) is added to the last \
-       block's distances (0 for real lanes, +inf for padding). Returns the row's least distance.   \
-       The squared differences of a node are summed over the features in NumPy's pairwise order   \
-       (what np.linalg.norm does), each product rounded (no FMA), so that distances are bitwise     \
-       those NumPy computes. Small D (< 8, a compile-time constant after inlining): samples held    \
-       in registers, one accumulator per block, features in order. */                               \
-    /* Move blocks [jb0, jb1) of one row towards v by g, measuring nothing (no next sample). */      \
-    MS_INLINE void ms_update_only_##SFX(T *restrict p, ptrdiff_t S, ptrdiff_t D, ptrdiff_t jb0,      \
-                                        ptrdiff_t jb1, const T *restrict v,                          \
-                                        const T *restrict g) {                                       \
-        for (ptrdiff_t jb = jb0; jb < jb1; jb++) {                                                   \
-            T *q = p + jb * (L);                                                                     \
-            ms_vt_##SFX gb = *(const ms_vt_##SFX *)(g + jb * (L));                                   \
-            for (ptrdiff_t d = 0; d < D; d++) {                                                      \
-                ms_vt_##SFX *wp = (ms_vt_##SFX *)(q + d * S), w = *wp;                               \
-                *wp = w + MS_R(gb * (v[d] - w));                                                     \
-            }                                                                                        \
-        }                                                                                            \
-    }                                                                                                \
-    /* A block's distances are complete: add the padding (+inf on the lanes past the row's end,      \
-       which lie in the last B / L vectors), store them if asked, and fold them into the minima. */  \
-    MS_INLINE void ms_block_done_##SFX(ms_vt_##SFX acc, ptrdiff_t jb, ptrdiff_t nblk,                \
-                                       const T *restrict pad, T *restrict dout, ms_vt_##SFX *m) {    \
-        if (pad && jb >= nblk - (B) / (L))                                                           \
-            acc += *(const ms_vt_##SFX *)(pad + (jb - (nblk - (B) / (L))) * (L));                    \
-        if (dout) *(ms_vt_##SFX *)(dout + jb * (L)) = acc;                                           \
-        *m = MS_VMIN_##SFX(acc, *m);                                                                 \
-    }                                                                                                \
-    MS_INLINE T ms_row_small_##SFX(T *restrict p, ptrdiff_t S, const int D, ptrdiff_t nblk,          \
-                                   ptrdiff_t jb0, ptrdiff_t jb1, const T *restrict v,                \
-                                   const T *restrict vn, const T *restrict g,                        \
-                                   const T *restrict pad, T *restrict dout) {                        \
-        ms_vt_##SFX vb[8], nb[8], m = ms_splat_##SFX((T)INFINITY);                                   \
-        for (int d = 0; d < D; d++) {                                                                \
-            vb[d] = ms_splat_##SFX(v ? v[d] : (T)0);                                                 \
-            nb[d] = ms_splat_##SFX(vn ? vn[d] : (T)0);                                               \
-        }                                                                                            \
-        if (!v) jb0 = jb1 = 0;                                                                       \
-        if (!vn) {                                                                                   \
-            ms_update_only_##SFX(p, S, D, jb0, jb1, v, g);                                           \
-            return (T)INFINITY;                                                                      \
-        }                                                                                            \
-        for (ptrdiff_t jb = 0; jb < nblk; jb++) {                                                    \
-            T *q = p + jb * (L);                                                                     \
-            ms_vt_##SFX acc = {0}, x;                                                                \
-            if (jb >= jb0 && jb < jb1) {                                                             \
-                ms_vt_##SFX gb = *(const ms_vt_##SFX *)(g + jb * (L));                               \
-                for (int d = 0; d < D; d++) {                                                        \
-                    ms_vt_##SFX *wp = (ms_vt_##SFX *)(q + d * S), w = *wp;                           \
-                    w = w + MS_R(gb * (vb[d] - w));                                                  \
-                    *wp = w;                                                                         \
-                    x = w - nb[d];                                                                   \
-                    acc += MS_R(x * x);                                                              \
-                }                                                                                    \
-            } else {                                                                                 \
-                for (int d = 0; d < D; d++) {                                                        \
-                    x = *(const ms_vt_##SFX *)(q + d * S) - nb[d];                                   \
-                    acc += MS_R(x * x);                                                              \
-                }                                                                                    \
-            }                                                                                        \
-            ms_block_done_##SFX(acc, jb, nblk, pad, dout, &m);                                       \
-        }                                                                                            \
-        return ms_hmin_##SFX(m);                                                                     \
-    }                                                                                                \
-    /* Update (if UPD) and measure feature d of one block: returns the rounded (x - vn[d])^2. */  \
-    MS_INLINE ms_vt_##SFX ms_sq_##SFX(T *restrict q, ptrdiff_t S, ptrdiff_t d, const int upd,      \
-                                      ms_vt_##SFX gb, const T *restrict v,                         \
-                                      const T *restrict vn) {                                      \
-        ms_vt_##SFX *wp = (ms_vt_##SFX *)(q + d * S), w = *wp, x;                                    \
-        if (upd) {                                                                                   \
-            w = w + MS_R(gb * (v[d] - w));                                                           \
-            *wp = w;                                                                                 \
-        }                                                                                            \
-        x = w - vn[d];                                                                               \
-        return MS_R(x * x);                                                                          \
-    }                                                                                                \
-    /* NumPy's pairwise sum of the squares of features d0 .. d0+n-1 (n <= 128): in order below 8   \
-       terms; else 8 interleaved partial sums, combined ((0+1)+(2+3))+((4+5)+(6+7)), then the      \
-       remaining terms in order. */                                                                  \
-    MS_INLINE ms_vt_##SFX ms_leaf_##SFX(T *restrict q, ptrdiff_t S, ptrdiff_t d0, ptrdiff_t n,     \
-                                        const int upd, ms_vt_##SFX gb, const T *restrict v,        \
-                                        const T *restrict vn) {                                    \
-        ptrdiff_t i;                                                                                 \
-        if (n < 8) {                                                                                 \
-            ms_vt_##SFX acc = ms_splat_##SFX((T)0);                                                  \
-            for (i = 0; i < n; i++) acc += ms_sq_##SFX(q, S, d0 + i, upd, gb, v, vn);                \
-            return acc;                                                                              \
-        }                                                                                            \
-        ms_vt_##SFX r0 = ms_sq_##SFX(q, S, d0, upd, gb, v, vn);                                      \
-        ms_vt_##SFX r1 = ms_sq_##SFX(q, S, d0 + 1, upd, gb, v, vn);                                  \
-        ms_vt_##SFX r2 = ms_sq_##SFX(q, S, d0 + 2, upd, gb, v, vn);                                  \
-        ms_vt_##SFX r3 = ms_sq_##SFX(q, S, d0 + 3, upd, gb, v, vn);                                  \
-        ms_vt_##SFX r4 = ms_sq_##SFX(q, S, d0 + 4, upd, gb, v, vn);                                  \
-        ms_vt_##SFX r5 = ms_sq_##SFX(q, S, d0 + 5, upd, gb, v, vn);                                  \
-        ms_vt_##SFX r6 = ms_sq_##SFX(q, S, d0 + 6, upd, gb, v, vn);                                  \
-        ms_vt_##SFX r7 = ms_sq_##SFX(q, S, d0 + 7, upd, gb, v, vn);                                  \
-        ptrdiff_t body = n - n % 8;                                                                  \
-        for (i = 8; i < body; i += 8) {                                                              \
-            r0 += ms_sq_##SFX(q, S, d0 + i, upd, gb, v, vn);                                         \
-            r1 += ms_sq_##SFX(q, S, d0 + i + 1, upd, gb, v, vn);                                     \
-            r2 += ms_sq_##SFX(q, S, d0 + i + 2, upd, gb, v, vn);                                     \
-            r3 += ms_sq_##SFX(q, S, d0 + i + 3, upd, gb, v, vn);                                     \
-            r4 += ms_sq_##SFX(q, S, d0 + i + 4, upd, gb, v, vn);                                     \
-            r5 += ms_sq_##SFX(q, S, d0 + i + 5, upd, gb, v, vn);                                     \
-            r6 += ms_sq_##SFX(q, S, d0 + i + 6, upd, gb, v, vn);                                     \
-            r7 += ms_sq_##SFX(q, S, d0 + i + 7, upd, gb, v, vn);                                     \
-        }                                                                                            \
-        ms_vt_##SFX res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7));                         \
-        for (i = body; i < n; i++) res += ms_sq_##SFX(q, S, d0 + i, upd, gb, v, vn);                 \
-        return res;                                                                                  \
-    }                                                                                                \
-    /* NumPy's pairwise sum over features d0 .. d0+n-1: leaves of at most 128 terms, larger ranges \
-       split at half (rounded down to a multiple of 8) and the two halves added. */                 \
-    static ms_vt_##SFX ms_pairwise_##SFX(T *q, ptrdiff_t S, ptrdiff_t d0, ptrdiff_t n, int upd,     \
-                                         ms_vt_##SFX gb, const T *v, const T *vn) {                 \
-        if (n <= 128) {                                                                              \
-            if (upd) return ms_leaf_##SFX(q, S, d0, n, 1, gb, v, vn);                                \
-            return ms_leaf_##SFX(q, S, d0, n, 0, gb, v, vn);                                         \
-        }                                                                                            \
-        ptrdiff_t half = n / 2;                                                                      \
-        half -= half % 8;                                                                            \
-        ms_vt_##SFX a = ms_pairwise_##SFX(q, S, d0, half, upd, gb, v, vn);                           \
-        return a + ms_pairwise_##SFX(q, S, d0 + half, n - half, upd, gb, v, vn);                     \
-    }                                                                                                \
-    static T ms_row_big_##SFX(T *restrict p, ptrdiff_t S, ptrdiff_t D, ptrdiff_t nblk,               \
-                              ptrdiff_t jb0, ptrdiff_t jb1, const T *restrict v,                     \
-                              const T *restrict vn, const T *restrict g, const T *restrict pad,      \
-                              T *restrict dout) {                                                    \
-        ms_vt_##SFX m = ms_splat_##SFX((T)INFINITY);                                                 \
-        if (!v) jb0 = jb1 = 0;                                                                       \
-        if (!vn) {                                                                                   \
-            ms_update_only_##SFX(p, S, D, jb0, jb1, v, g);                                           \
-            return (T)INFINITY;                                                                      \
-        }                                                                                            \
-        for (ptrdiff_t jb = 0; jb < nblk; jb++) {                                                    \
-            T *q = p + jb * (L);                                                                     \
-            ms_vt_##SFX acc;                                                                         \
-            if (jb >= jb0 && jb < jb1)                                                               \
-                acc = ms_pairwise_##SFX(q, S, 0, D, 1, *(const ms_vt_##SFX *)(g + jb * (L)), v, vn); \
-            else                                                                                     \
-                acc = ms_pairwise_##SFX(q, S, 0, D, 0, ms_splat_##SFX((T)0), v, vn);                 \
-            ms_block_done_##SFX(acc, jb, nblk, pad, dout, &m);                                       \
-        }                                                                                            \
-        return ms_hmin_##SFX(m);                                                                     \
-    }                                                                                                \
-    static T ms_row_##SFX(T *p, ptrdiff_t S, ptrdiff_t D, ptrdiff_t nblk, ptrdiff_t jb0,             \
-                          ptrdiff_t jb1, const T *v, const T *vn, const T *g, const T *pad,          \
-                          T *dout) {                                                                 \
-        /* Callers count in 64-byte blocks of B nodes; the loops run on vectors of L nodes. */       \
-        nblk *= (B) / (L); jb0 *= (B) / (L); jb1 *= (B) / (L);                                       \
-        switch (D) {                                                                                 \
-        case 1: return ms_row_small_##SFX(p, S, 1, nblk, jb0, jb1, v, vn, g, pad, dout);             \
-        case 2: return ms_row_small_##SFX(p, S, 2, nblk, jb0, jb1, v, vn, g, pad, dout);             \
-        case 3: return ms_row_small_##SFX(p, S, 3, nblk, jb0, jb1, v, vn, g, pad, dout);             \
-        case 4: return ms_row_small_##SFX(p, S, 4, nblk, jb0, jb1, v, vn, g, pad, dout);             \
-        case 5: return ms_row_small_##SFX(p, S, 5, nblk, jb0, jb1, v, vn, g, pad, dout);             \
-        case 6: return ms_row_small_##SFX(p, S, 6, nblk, jb0, jb1, v, vn, g, pad, dout);             \
-        case 7: return ms_row_small_##SFX(p, S, 7, nblk, jb0, jb1, v, vn, g, pad, dout);             \
-        default: return ms_row_big_##SFX(p, S, D, nblk, jb0, jb1, v, vn, g, pad, dout);              \
-        }                                                                                            \
-    }
-
-    MS_KERNELS(double, d, 8, MS_VBYTES / 8, int64_t)
-    MS_KERNELS(float, f, 16, MS_VBYTES / 4, int32_t)
-    """
+cdef extern from "ms_online.h" nogil:
     double ms_row_d(double *p, Py_ssize_t S, Py_ssize_t D, Py_ssize_t nblk, Py_ssize_t jb0,
                     Py_ssize_t jb1, const double *v, const double *vn, const double *g,
                     const double *pad, double *dout)
     float ms_row_f(float *p, Py_ssize_t S, Py_ssize_t D, Py_ssize_t nblk, Py_ssize_t jb0,
                    Py_ssize_t jb1, const float *v, const float *vn, const float *g,
                    const float *pad, float *dout)
+
+cdef extern from "ms_bmu.h" nogil:
     Py_ssize_t ms_argmin_d(const double *s, const double *wn, Py_ssize_t K)
     Py_ssize_t ms_argmin_f(const float *s, const float *wn, Py_ssize_t K)
     Py_ssize_t ms_top2_d(const double *s, const double *wn, Py_ssize_t K, Py_ssize_t *second)
@@ -920,6 +362,69 @@ def group_sums(const floating[:, ::1] data, const int64_t[::1] index, double[:, 
 
 
 # ----------------------------------------------------------------------------- train_online
+# train_online is a short driver over five steps: (1) set up the working copy, (2) the
+# neighbourhood of one step (per-node step sizes, row by row), (3) one step's pass over a
+# thread's rows, (4) the threads' agreement on the next winner, (5) write-back. A topology or a
+# neighbourhood only touches step (2): _hood_start (once per step), _hood_row (once per row)
+# and, on a lattice, _columns (the column factors, at most two tables per step).
+
+cdef enum:
+    PSEUDO_ROW = 64  # nodes per row of the working copy when coords are no lattice
+
+
+cdef struct _Work:
+    # The feature-major working copy: grid row i is a panel of D x Yp (feature d of the node in
+    # column j at d * Yp + j), rows in chunks of rch (one chunk per thread), cstride apart.
+    Py_ssize_t K, D, X, Y, Yp, B, panel, rch, nchunks, cstride
+    int nth  # threads asked for (a team may have fewer)
+    void *wf  # floating *
+    const void *padtab  # floating *: padtab[rem * B + j] is 0 for j < rem, +inf after
+    double *rmin  # each row's least squared distance to the next step's sample
+
+
+cdef struct _Hood:
+    # The neighbourhood, one per thread. What the caller gave (fixed for the call):
+    int kind
+    bint lattice
+    bint plain  # lattice with r_i == i, o_i == 0 and both axes open
+    double thr  # influences |alpha * h| below thr are skipped
+    const double *coords
+    Py_ssize_t coords_ld
+    const double *xtab
+    Py_ssize_t xtab_ld
+    const double *ytab
+    Py_ssize_t ytab_ld
+    const int64_t *xpos
+    const int64_t *ypos
+    const int64_t *ycode
+    Py_ssize_t ycode_ld
+    double p0, p1  # periods of the two coordinate axes (0: open)
+    Py_ssize_t Y, Yp, B  # nodes per row, padded; lanes per 64-byte block
+    # This step (set by _hood_start):
+    Py_ssize_t t, b, bi, bj
+    bint upd  # whether any node moves
+    double alpha, sigma, denom, s2, cut, bx, by
+    # Lattice: row i's position rpos[i] = coords[i * Y, 0] and column offset roff[i] =
+    # coords[i * Y, 1] (copied out of coords), the winner's rb and ob, and up to two column
+    # tables (slot s: cf[s * Yp + j], for the rows whose column offset differs from ob by
+    # ckey[s]): column j's factor (gaussian, 0 where it fails alone) or squared offset
+    # (bubble, +inf outside the disc); the columns that can move span the blocks
+    # [cjb0[s], cjb1[s]).
+    const double *rpos
+    const double *roff
+    double rb, ob
+    double ckey[2]
+    Py_ssize_t cjb0[2]
+    Py_ssize_t cjb1[2]
+    int cn, cnext  # slots filled this step; the slot a new key replaces
+    double *cf
+    # et[n] = exp(-n^2 / denom) for the integer offsets n < tab_n (of tab_cap), for tab_sigma:
+    # rows and columns of a rectangular lattice share them; those below na move.
+    Py_ssize_t tab_n, tab_cap, na
+    double tab_sigma
+    double *et
+
+
 cdef inline floating _row(floating *p, Py_ssize_t S, Py_ssize_t D, Py_ssize_t nblk,
                           Py_ssize_t jb0, Py_ssize_t jb1, const floating *v,
                           const floating *vn, const floating *g, const floating *pad,
@@ -937,26 +442,428 @@ cdef inline Py_ssize_t _row_base(Py_ssize_t i, Py_ssize_t rch, Py_ssize_t cstrid
     return q * cstride + (i - q * rch) * panel
 
 
-cdef enum:
-    PSEUDO_ROW = 64  # nodes per row of the working copy when coords are no lattice
+cdef inline floating *_panel(const _Work *w, floating *wf, Py_ssize_t i) noexcept nogil:
+    return wf + _row_base(i, w.rch, w.cstride, w.panel)
+
+
+cdef inline const floating *_row_shape(const _Work *w, const floating *padtab, Py_ssize_t i,
+                                       Py_ssize_t *valid, Py_ssize_t *nb) noexcept nogil:
+    """Row ``i``'s node count and 64-byte blocks; returns its last block's padding (or NULL)."""
+    cdef Py_ssize_t rem
+    valid[0] = min(w.Y, w.K - i * w.Y)
+    nb[0] = (valid[0] + w.B - 1) // w.B
+    rem = valid[0] - (nb[0] - 1) * w.B
+    return padtab + rem * w.B if rem < w.B else NULL
+
+
+cdef inline Py_ssize_t _next_row(const _Work *w, Py_ssize_t i, Py_ssize_t *cend,
+                                 Py_ssize_t *qi, int nt) noexcept nogil:
+    """The row after ``i`` among a thread's rows (chunks qi, qi + nt, ...); ``X`` at the end.
+
+    Start with ``i = -1, cend = 0, qi = tid``.
+    """
+    i = i + 1
+    if i >= cend[0]:
+        i = qi[0] * w.rch
+        cend[0] = min(w.X, i + w.rch)
+        qi[0] = qi[0] + nt
+    return min(i, w.X)
+
+
+# --- (1) and (5): the working copy
+cdef void _copy_in(const _Work *w, const floating *weights, floating *wf,
+                   floating *padtab) noexcept nogil:
+    """Weights into the working copy (padding lanes hold zeros; their distances are +inf)."""
+    cdef Py_ssize_t i, j, rr
+    memset(wf, 0, <size_t>(w.nchunks * w.cstride) * sizeof(floating))
+    for i in range(w.X):
+        _transpose(weights + i * w.Y * w.D, min(w.Y, w.K - i * w.Y), w.D, _panel(w, wf, i),
+                   w.Yp)
+    for rr in range(w.B):
+        for j in range(w.B):
+            padtab[rr * w.B + j] = 0 if j < rr else <floating>INFINITY
+
+
+cdef void _copy_out(const _Work *w, const floating *wf, floating *weights) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(w.X):
+        _transpose_back(wf + _row_base(i, w.rch, w.cstride, w.panel), w.Yp,
+                        min(w.Y, w.K - i * w.Y), w.D, weights + i * w.Y * w.D)
+
+
+# --- (2) the neighbourhood
+cdef inline double _wrap(double d, double p) noexcept nogil:
+    """The offset ``d`` along an axis of period ``p``: its minimum image if ``p > 0``.
+
+    ``a = fmod(|d|, p); min(a, p - a)``; ``fmod`` is exact and returns ``|d|`` when
+    ``|d| < p``, so it is only called otherwise.
+    """
+    cdef double a
+    if not (p > 0.0):
+        return d
+    a = fabs(d)
+    if a >= p:
+        a = fmod(a, p)
+    return fmin(a, p - a)
+
+
+cdef inline double _gauss_at(_Hood *h, double d) noexcept nogil:
+    """``exp(-(d * d) / denom)``; from the table of integer offsets when ``d`` is one."""
+    cdef double a = fabs(d)
+    cdef Py_ssize_t n
+    if a < <double>h.tab_cap:
+        n = <Py_ssize_t>a
+        if <double>n == a:  # then d * d == n * n exactly
+            while h.tab_n <= n:
+                h.et[h.tab_n] = exp(-(<double>(h.tab_n * h.tab_n)) / h.denom)
+                h.tab_n = h.tab_n + 1
+            return h.et[n]
+    return exp(-(d * d) / h.denom)
+
+
+cdef void _hood_start(_Hood *h, const _Work *w, Py_ssize_t t, Py_ssize_t b, double alpha,
+                      double sigma) noexcept nogil:
+    """Set up step ``t`` with winner ``b``: whether it updates anything, and its cut-off."""
+    cdef double thr = h.thr, denom
+    cdef Py_ssize_t na
+    h.t = t
+    h.b = b
+    h.alpha = alpha
+    h.sigma = sigma
+    h.denom = denom = 2.0 * sigma * sigma
+    h.s2 = sigma * sigma
+    h.upd = False
+    if h.lattice:
+        h.bi = b // w.Y
+        h.bj = b - h.bi * w.Y
+        h.rb = h.rpos[h.bi]
+        h.ob = h.roff[h.bi]
+        h.cn = 0
+        h.cnext = 0
+        if sigma != h.tab_sigma:
+            h.tab_sigma = sigma
+            h.tab_n = 0
+        if fabs(alpha) >= thr:  # the winner's own influence is alpha
+            h.upd = True
+            if h.kind == 0:
+                # offsets with d^2 > cut have |alpha| exp(-d^2 / denom) < thr (slack: rounding)
+                h.cut = denom * log(fabs(alpha) / thr)
+                h.cut = h.cut + fabs(h.cut) * 1e-9
+            else:
+                h.cut = h.s2
+            # na: the integer offsets 0 .. na - 1 move (d^2 <= cut, and alone >= thr)
+            na = 0
+            while na < h.tab_cap and <double>(na * na) <= h.cut:
+                if h.kind == 0 and not (fabs(alpha) * _gauss_at(h, <double>na) >= thr):
+                    break
+                na = na + 1
+            h.na = na
+    else:
+        h.bx = h.coords[b * h.coords_ld]
+        h.by = h.coords[b * h.coords_ld + 1]
+        if fabs(alpha) >= thr:  # |h| <= 1 for every code but 4
+            h.upd = True
+            h.cut = denom * log(fabs(alpha) / thr)
+            h.cut = h.cut + fabs(h.cut) * 1e-9
+        elif h.kind == 4 and fabs(alpha) * h.s2 >= thr:  # triangle: |h| <= sigma^2
+            h.upd = True
+
+
+cdef inline bint _column(_Hood *h, double key, Py_ssize_t j, double *f) noexcept nogil:
+    """Column ``j``'s entry of the table for ``key`` (see :func:`_columns`): whether it moves."""
+    cdef double dc = _wrap(key + <double>(j - h.bj), h.p1), d2 = dc * dc
+    if h.kind == 0:
+        f[0] = 0.0
+        if d2 <= h.cut:
+            f[0] = _gauss_at(h, dc)
+            if not (fabs(h.alpha) * f[0] >= h.thr):
+                f[0] = 0.0
+        return f[0] != 0.0
+    f[0] = d2 if d2 <= h.cut else INFINITY
+    return d2 <= h.cut
+
+
+cdef int _columns(_Hood *h, double key) noexcept nogil:
+    """The slot of the column table for rows whose column offset is ``ob + key``.
+
+    Column ``j`` of such a row is ``dc = wrap1(key + (j - bj))`` from the winner. Gaussian:
+    ``exp(-dc^2 / denom)`` where ``dc^2 <= cut`` and ``|alpha| * exp(...) >= thr`` (else 0:
+    no node of that column can move); bubble: ``dc^2`` where ``dc^2 <= sigma^2`` (else
+    +inf). Only the lanes of the blocks ``[cjb0, cjb1)`` are filled in. On a hexagonal map a
+    step needs two tables; more distinct keys take turns.
+    """
+    cdef int s
+    cdef Py_ssize_t j, jc, m, n, first = -1, last = -1
+    cdef Py_ssize_t Y = h.Y, B = h.B
+    cdef double c
+    cdef double off = 0.0 if h.kind == 0 else INFINITY  # a column that does not move
+    cdef double *cf
+    if h.cn < 2:
+        s = h.cn
+        h.cn = h.cn + 1
+    else:
+        s = h.cnext
+        h.cnext = 1 - h.cnext
+    h.ckey[s] = key
+    cf = h.cf + s * h.Yp
+    if (h.p1 == 0.0 and key == floor(key) and fabs(key) < <double>(Y + h.tab_cap)
+            and (h.na < h.tab_cap or fabs(key) + <double>(Y - 1) < <double>h.tab_cap)):
+        # Open, integer offsets (every row of a rectangular map): those below na move (and
+        # no others: na stopped at one that does not, or no offset reaches past the table).
+        m = <Py_ssize_t>key
+        first = max(0, h.bj - m - h.na + 1)
+        last = min(Y - 1, h.bj - m + h.na - 1)
+        for j in range(first, last + 1):
+            n = m + j - h.bj
+            if n < 0:
+                n = -n
+            cf[j] = h.et[n] if h.kind == 0 else <double>(n * n)
+        if first > last:
+            first = -1
+    elif h.p1 > 0.0:  # periodic: the columns that move may wrap around; look at all of them
+        for j in range(Y):
+            if _column(h, key, j, &cf[j]):
+                if first < 0:
+                    first = j
+                last = j
+    else:
+        # Open: the factor only falls with |key + (j - bj)|, so the columns that move are one
+        # run around the column closest to the winner's; walk out from it both ways.
+        c = fmin(fmax(floor(0.5 - key), -<double>Y), <double>Y)  # NaN: no column moves
+        jc = h.bj + <Py_ssize_t>c if c == c else 0
+        jc = min(Y - 1, max(0, jc))
+        if jc > 0 and fabs(key + <double>(jc - 1 - h.bj)) < fabs(key + <double>(jc - h.bj)):
+            jc = jc - 1
+        if jc < Y - 1 and fabs(key + <double>(jc + 1 - h.bj)) < fabs(key + <double>(jc - h.bj)):
+            jc = jc + 1
+        j = jc
+        while j < Y and _column(h, key, j, &cf[j]):
+            last = j
+            j = j + 1
+        if last >= 0:
+            first = jc
+            j = jc - 1
+            while j >= 0 and _column(h, key, j, &cf[j]):
+                first = j
+                j = j - 1
+    h.cjb0[s] = 0
+    h.cjb1[s] = 0
+    if first >= 0:
+        h.cjb0[s] = first // B
+        h.cjb1[s] = last // B + 1
+        for j in range(h.cjb0[s] * B, first):
+            cf[j] = off
+        for j in range(last + 1, h.cjb1[s] * B):
+            cf[j] = off
+    return s
+
+
+cdef bint _hood_row(_Hood *h, Py_ssize_t i, Py_ssize_t Y, Py_ssize_t B,
+                    Py_ssize_t valid, Py_ssize_t nb, floating *g, Py_ssize_t *rjb0,
+                    Py_ssize_t *rjb1) noexcept nogil:
+    """Step sizes ``g[j]`` of row ``i``'s nodes for this step; the blocks ``[rjb0, rjb1)`` move.
+
+    Returns whether any does. Lanes of those blocks that do not move get ``g[j] == 0``.
+    """
+    cdef Py_ssize_t j, kk, dxi, first, last
+    cdef Py_ssize_t b = h.b, ld = h.coords_ld
+    cdef int kind = h.kind, s
+    cdef double alpha = h.alpha, sigma = h.sigma, denom = h.denom, s2 = h.s2, cut = h.cut
+    cdef double thr = h.thr, bx = h.bx, by = h.by, p0 = h.p0, p1 = h.p1
+    cdef double rf, gg, dx, dy, d2, dr, rr, key
+    cdef const double *cf
+    cdef const double *coords = h.coords
+    rjb0[0] = 0
+    rjb1[0] = 0
+    if not h.upd:
+        return False
+    if h.plain:
+        # the planar rectangular lattice: integer offsets, the rows below na move
+        dxi = i - h.bi if i >= h.bi else h.bi - i
+        if dxi >= h.na:
+            return False
+        rr = <double>(dxi * dxi)
+        rf = alpha * h.et[dxi]
+        s = 0 if h.cn > 0 else _columns(h, 0.0)
+    elif h.lattice:
+        # row offset dr, column offsets (o_i - o_bi) + (j - bj), each wrapped on a torus
+        dr = _wrap(h.rpos[i] - h.rb, p0)
+        rr = dr * dr
+        if rr > cut:
+            return False
+        if kind == 0:
+            rf = _gauss_at(h, dr)
+            if not (fabs(alpha) * rf >= thr):
+                return False
+            rf = alpha * rf
+        key = h.roff[i] - h.ob
+        if h.cn > 0 and h.ckey[0] == key:
+            s = 0
+        elif h.cn > 1 and h.ckey[1] == key:
+            s = 1
+        else:
+            s = _columns(h, key)
+    if h.lattice:
+        if h.cjb0[s] >= h.cjb1[s]:
+            return False
+        rjb0[0] = h.cjb0[s]
+        rjb1[0] = h.cjb1[s]
+        cf = h.cf + s * h.Yp
+        if kind == 0:
+            for j in range(rjb0[0] * B, rjb1[0] * B):
+                gg = rf * cf[j]
+                g[j] = <floating>gg if fabs(gg) >= thr else 0
+        else:
+            for j in range(rjb0[0] * B, rjb1[0] * B):
+                g[j] = <floating>alpha if rr + cf[j] <= s2 else 0
+        return True
+    first = -1
+    last = -1
+    for j in range(nb * B):
+        gg = 0.0
+        if j < valid:
+            kk = i * Y + j
+            dx = _wrap(coords[kk * ld] - bx, p0)
+            dy = _wrap(coords[kk * ld + 1] - by, p1)
+            d2 = dx * dx + dy * dy
+            if kind == 0:
+                if d2 <= cut:
+                    gg = alpha * exp(-d2 / denom)
+            elif kind == 1:
+                if d2 <= s2:
+                    gg = alpha
+            elif kind == 2:
+                gg = alpha * (exp(-d2 / denom) * (1.0 - (2.0 / denom) * d2))
+            elif kind == 3:
+                if fabs(dx) < sigma and fabs(dy) < sigma:
+                    gg = alpha
+            elif kind == 4:
+                gg = alpha * (fmax(0.0, sigma - fabs(dx)) * fmax(0.0, sigma - fabs(dy)))
+            else:
+                dxi = h.xpos[kk] - h.xpos[b]
+                if dxi < 0:
+                    dxi = -dxi
+                gg = (h.xtab[h.t * h.xtab_ld + dxi]
+                      * h.ytab[h.t * h.ytab_ld + h.ycode[h.ypos[kk] * h.ycode_ld + h.ypos[b]]]) * alpha
+            if not (fabs(gg) >= thr):
+                gg = 0.0
+        g[j] = <floating>gg
+        if gg != 0.0:
+            if first < 0:
+                first = j
+            last = j
+    if first < 0:
+        return False
+    rjb0[0] = first // B
+    rjb1[0] = last // B + 1
+    return True
+
+
+# --- (3) one step's pass over a thread's rows
+cdef floating _pass(const _Work *w, _Hood *h, int tid, int nt, floating *wf,
+                    const floating *v, const floating *vn, floating *g) noexcept nogil:
+    """Update this thread's rows towards ``v`` (if any) and measure them against ``vn``.
+
+    Stores each row's least squared distance in ``w.rmin``; returns the thread's least.
+    """
+    cdef Py_ssize_t i = -1, cend = 0, qi = tid, valid, nb, rjb0 = 0, rjb1 = 0
+    cdef const floating *pad
+    cdef floating r, lbest = <floating>INFINITY
+    cdef bint moves
+    while True:
+        i = _next_row(w, i, &cend, &qi, nt)
+        if i >= w.X:
+            break
+        pad = _row_shape(w, <const floating *>w.padtab, i, &valid, &nb)
+        moves = v != NULL and _hood_row(h, i, w.Y, w.B, valid, nb, g, &rjb0, &rjb1)
+        if vn != NULL or moves:
+            r = _row(_panel(w, wf, i), w.Yp, w.D, nb, rjb0 if moves else 0,
+                     rjb1 if moves else 0, v if moves else NULL, vn, g, pad, NULL)
+            w.rmin[i] = r
+            if r < lbest:
+                lbest = r
+    return lbest
+
+
+# --- (4) the winner agreement
+cdef Py_ssize_t _agree(const _Work *w, int tid, int nt, Py_ssize_t t, floating *wf,
+                       const floating *vn, floating *g, floating *db, floating lbest,
+                       double *sval, int64_t *sidx, ms_barrier_t *bar,
+                       int *sense) noexcept nogil:
+    """The next winner, agreed by all threads (each returns it).
+
+    The lowest index among the nodes at the least rounded Euclidean distance (sqrt of the
+    squared distance), as ``np.argmin(np.linalg.norm(v - w, axis=1))`` picks it: each thread
+    measures again the first of its rows within the tie limit of its least distance and
+    offers that row's first node within the limit; after the barrier every thread picks the
+    same one among the offers.
+    """
+    cdef Py_ssize_t i = -1, cend = 0, qi = tid, lrow = -1, lidx = -1, valid, nb, j, kk, b
+    cdef Py_ssize_t par = ((t + 1) & 1) * w.nth  # alternate halves: no second barrier
+    cdef const floating *pad
+    cdef double lim = ms_tie_limit(<double>lbest), bv
+    cdef int u
+    while lrow < 0:  # this thread's first row holding a distance within the limit
+        i = _next_row(w, i, &cend, &qi, nt)
+        if i >= w.X:
+            break
+        if w.rmin[i] <= lim:
+            lrow = i
+    if lrow >= 0:
+        pad = _row_shape(w, <const floating *>w.padtab, lrow, &valid, &nb)
+        _row(_panel(w, wf, lrow), w.Yp, w.D, nb, 0, 0, NULL, vn, g, pad, db)
+        j = 0
+        while j < valid and lidx < 0:
+            if db[j] <= lim:
+                lidx = lrow * w.Y + j
+            j = j + 1
+    sval[par + tid] = lbest
+    sidx[par + tid] = lidx
+    ms_barrier_wait(bar, sense, nt)
+    bv = INFINITY
+    for u in range(nt):
+        if sidx[par + u] >= 0 and sval[par + u] < bv:
+            bv = sval[par + u]
+    lim = ms_tie_limit(bv)
+    b = -1
+    for u in range(nt):
+        kk = sidx[par + u]
+        if kk >= 0 and sval[par + u] <= lim and (b < 0 or kk < b):
+            b = kk
+    return 0 if b < 0 else b  # b < 0 only when every distance is NaN
 
 
 def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
                  const int64_t[::1] order, const double[::1] alphas, const double[::1] sigmas,
                  const double[:, ::1] coords, int64_t grid_y, int kind, bint lattice,
-                 double skip_below, int n_threads, tables=None):
+                 double skip_below, int n_threads, tables=None, periods=None):
     """``len(order)`` online SOM steps in place (see :func:`minisam.reference.train_online`).
 
     Step ``t`` moves node ``k`` by ``alphas[t] * h(dx, dy, sigmas[t]) * (v - w_k)`` with
-    ``v = data[order[t]]``, ``(dx, dy)`` the grid offset of node ``k`` from the best-matching
-    unit and ``h`` the neighbourhood of code ``kind``: 0 gaussian, 1 bubble (closed disc),
-    2 mexican hat (can be negative), 3 MiniSom's bubble (open square), 4 triangle, 5 tabulated:
-    ``tables = (xtab, ytab, xpos, ypos, ycode)`` give ``h = xtab[t, |xpos[k] - xpos[b]|] *
-    ytab[t, ycode[ypos[k], ypos[b]]]`` (see ``minisam.backends.compiled.NEIGHBOURHOOD_CODES``). Nodes whose influence
-    ``|alphas[t] * h|`` is below ``skip_below`` (or zero) are left untouched. On a ``lattice``
-    (node ``k`` at ``(k // grid_y, k % grid_y)``) the gaussian and the bubble are evaluated
-    from row and column tables; otherwise, and for codes 2 to 4, ``coords`` gives each node's
-    position.
+    ``v = data[order[t]]``, ``(dx, dy)`` the offset of node ``k``'s coordinates ``coords[k]``
+    from the best-matching unit's and ``h`` the neighbourhood of code ``kind``: 0 gaussian,
+    1 bubble (closed disc), 2 mexican hat (can be negative), 3 MiniSom's bubble (open
+    square), 4 triangle, 5 tabulated: ``tables = (xtab, ytab, xpos, ypos, ycode)`` give
+    ``h = xtab[t, |xpos[k] - xpos[b]|] * ytab[t, ycode[ypos[k], ypos[b]]]`` (see
+    ``minisam.backends.compiled.NEIGHBOURHOOD_CODES``). Nodes whose influence
+    ``|alphas[t] * h|`` is below ``skip_below`` (or zero) are left untouched.
+
+    ``periods``: None (open) or two floats ``(p0, p1)``; ``p > 0`` makes that coordinate axis
+    periodic: an offset ``d`` along it becomes its minimum image ``a = fmod(|d|, p);
+    min(a, p - a)``. ``p == 0`` leaves the axis open. Code 5 ignores them (the tables hold the
+    geometry).
+
+    ``lattice`` (codes 0 and 1): the caller guarantees that node ``k = i * grid_y + j`` has
+    ``coords[k, 0] == r_i`` (row ``i``'s position) and ``coords[k, 1] == o_i + j`` with
+    ``o_i = coords[i * grid_y, 1]`` (a rectangular map: ``(i, j)``; a hexagonal one:
+    ``(i sqrt(3)/2, j + (i % 2)/2)``). With winner ``(bi, bj)`` the row offset is
+    ``dr = wrap0(r_i - r_bi)``, the column offset ``dc = wrap1((o_i - o_bi) + (j - bj))``,
+    and ``h`` comes from a row factor times a column factor: gaussian ``(alpha *
+    exp(-dr^2 / 2 sigma^2)) * exp(-dc^2 / 2 sigma^2)``, bubble ``alpha`` where
+    ``dr^2 + dc^2 <= sigma^2``. A row whose own factor fails the threshold is skipped. The
+    column factors depend on the row only through ``o_i - o_bi`` (two values on a hexagonal
+    map), so a step costs at most ``X + 2 Y`` exponentials. Otherwise, and for codes 2 to 4,
+    the neighbourhood is evaluated node by node from ``coords``.
 
     The weights are copied into a feature-major working copy (see the module docstring) and
     back at the end. One pass over the nodes per step updates them and measures their
@@ -970,38 +877,35 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
     """
     cdef Py_ssize_t K = weights.shape[0], D = weights.shape[1], T = order.shape[0]
     cdef Py_ssize_t N = data.shape[0]
-    cdef Py_ssize_t B, X, Y, Yp, panel, maxdim, nth, t, i, j, k, d, rr
+    cdef Py_ssize_t X, Y, maxdim, nth, t, b, u, hstride
+    cdef double p0 = 0.0, p1 = 0.0
+    cdef _Work work
+    cdef _Hood hood
+    cdef char *hoods = NULL
     cdef floating *wf = NULL
     cdef floating *gbuf = NULL
     cdef floating *dbuf = NULL
     cdef floating *padtab = NULL
     cdef double *cbuf = NULL
     cdef double *ebuf = NULL
+    cdef double *rbuf = NULL
     cdef double *sval = NULL
     cdef double *rmin = NULL
     cdef int64_t *sidx = NULL
     cdef ms_barrier_t *bar = NULL
-    cdef double thr
-    # variables private to each thread of the parallel region
-    cdef int tid, nt, u, sense
+    # private to each thread of the parallel region
+    cdef int tid, nt, sense
+    cdef _Hood *h
     cdef floating *g
     cdef floating *db
-    cdef double *cf
-    cdef double *et
     cdef const floating *v
     cdef const floating *vn
-    cdef const floating *pad
-    cdef Py_ssize_t tab_n, b, bi, bj, na, j0, j1, jb0, jb1, rjb0, rjb1, valid, nb, rem
-    cdef Py_ssize_t lrow, lidx, par, first, last, dxi, kk, cend, qi, rch, nchunks, cstride
-    cdef double tab_sigma, alpha, sigma, denom, s2, cut, rf, gg, bx, by, dx, dy, d2, bv
-    cdef floating r, lbest
-    cdef double lim
+    cdef floating lbest
     cdef const double[:, ::1] xtab = _NO_TABLE
     cdef const double[:, ::1] ytab = _NO_TABLE
     cdef const int64_t[::1] xpos = _NO_POSITIONS
     cdef const int64_t[::1] ypos = _NO_POSITIONS
     cdef const int64_t[:, ::1] ycode = _NO_CODES
-    cdef bint upd
 
     if data.shape[1] != D:
         raise ValueError("data and weights have different numbers of features")
@@ -1024,6 +928,12 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
             raise ValueError("ypos out of range of the square ycode table")
         if np.min(ycode) < 0 or np.max(ycode) >= ytab.shape[1]:
             raise ValueError("ycode out of range of ytab")
+    if periods is not None:
+        per = np.asarray(periods, dtype=np.float64)
+        if per.shape != (2,):
+            raise ValueError("periods must be None or one period per coordinate axis")
+        p0 = per[0]
+        p1 = per[1]
     if kind >= 2:
         lattice = False  # evaluated node by node from coords
     if T == 0 or K == 0 or D == 0:
@@ -1033,22 +943,25 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
     for t in range(T):
         if order[t] < 0 or order[t] >= N:
             raise IndexError(f"sample index {order[t]} out of range for {N} samples")
+    if coords.shape[0] < K or coords.shape[1] < 2:
+        raise ValueError("coords must have one (x, y) row per node")
     if lattice:
         if grid_y < 1 or K % grid_y != 0:
             raise ValueError("lattice: n_nodes must be a multiple of grid_y")
         Y = grid_y
         X = K // Y
     else:
-        if coords.shape[0] < K or coords.shape[1] < 2:
-            raise ValueError("coords must have one (x, y) row per node")
         Y = PSEUDO_ROW
         X = (K + Y - 1) // Y
-    if floating is double:
-        B = 8
-    else:
-        B = 16
-    Yp = _round_up(Y, B)
-    panel = D * Yp
+
+    # (1) the working copy's layout
+    work.K = K
+    work.D = D
+    work.X = X
+    work.Y = Y
+    work.B = 8 if floating is double else 16
+    work.Yp = _round_up(Y, work.B)
+    work.panel = D * work.Yp
     maxdim = max(X, Y)
     # More threads than processors would make the once-per-step barrier wait for descheduled
     # threads; the result does not depend on the thread count, so use no more than there are.
@@ -1056,261 +969,106 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
     # Thread u owns the contiguous rows [u * rch, (u + 1) * rch), stored from a 4 KiB page
     # boundary: when two cores write rows that share pages, their prefetchers keep pulling
     # each other's lines and a step can cost several times the single-thread step.
-    rch = (X + nth - 1) // nth
-    nchunks = (X + rch - 1) // rch
-    cstride = _round_up(rch * panel, 4096 // sizeof(floating)) if nth > 1 else rch * panel
-    thr = skip_below if skip_below > 0.0 else 5e-324  # never "update" by exactly zero
+    work.nth = <int>nth
+    work.rch = (X + nth - 1) // nth
+    work.nchunks = (X + work.rch - 1) // work.rch
+    work.cstride = (_round_up(work.rch * work.panel, 4096 // sizeof(floating)) if nth > 1
+                    else work.rch * work.panel)
 
-    wf = <floating *>_aligned(<size_t>(nchunks * cstride) * sizeof(floating), 4096)
-    gbuf = <floating *>_aligned(<size_t>(nth * Yp) * sizeof(floating))
-    dbuf = <floating *>_aligned(<size_t>(nth * Yp) * sizeof(floating))
-    padtab = <floating *>_aligned(<size_t>(B * B) * sizeof(floating))
-    cbuf = <double *>_aligned(<size_t>(nth * Yp) * sizeof(double))
+    # the neighbourhood's description, copied to every thread
+    memset(&hood, 0, sizeof(_Hood))
+    hood.kind = kind
+    hood.lattice = lattice
+    hood.thr = skip_below if skip_below > 0.0 else 5e-324  # never "update" by exactly zero
+    hood.coords = &coords[0, 0]
+    hood.coords_ld = coords.shape[1]
+    hood.xtab = &xtab[0, 0]
+    hood.xtab_ld = xtab.shape[1]
+    hood.ytab = &ytab[0, 0]
+    hood.ytab_ld = ytab.shape[1]
+    hood.xpos = &xpos[0]
+    hood.ypos = &ypos[0]
+    hood.ycode = &ycode[0, 0]
+    hood.ycode_ld = ycode.shape[1]
+    hood.p0 = p0 if kind != 5 else 0.0  # tables encode their own geometry
+    hood.p1 = p1 if kind != 5 else 0.0
+    hood.Y = Y
+    hood.Yp = work.Yp
+    hood.B = work.B
+    hood.denom = 1.0
+    hood.tab_cap = maxdim
+
+    hstride = _round_up(sizeof(_Hood), ALIGN)
+    wf = <floating *>_aligned(<size_t>(work.nchunks * work.cstride) * sizeof(floating), 4096)
+    gbuf = <floating *>_aligned(<size_t>(nth * work.Yp) * sizeof(floating))
+    dbuf = <floating *>_aligned(<size_t>(nth * work.Yp) * sizeof(floating))
+    padtab = <floating *>_aligned(<size_t>(work.B * work.B) * sizeof(floating))
+    cbuf = <double *>_aligned(<size_t>(2 * nth * work.Yp) * sizeof(double))
     ebuf = <double *>_aligned(<size_t>(nth * maxdim) * sizeof(double))
+    rbuf = <double *>_aligned(<size_t>(2 * X) * sizeof(double))
     sval = <double *>_aligned(<size_t>(2 * nth) * sizeof(double))
     rmin = <double *>_aligned(<size_t>X * sizeof(double))
     sidx = <int64_t *>_aligned(<size_t>(2 * nth) * sizeof(int64_t))
     bar = <ms_barrier_t *>_aligned(sizeof(ms_barrier_t))
+    hoods = <char *>_aligned(<size_t>(nth * hstride))
     try:
         if (wf == NULL or gbuf == NULL or dbuf == NULL or padtab == NULL or cbuf == NULL
-                or ebuf == NULL or sval == NULL or sidx == NULL or bar == NULL
-                or rmin == NULL):
+                or ebuf == NULL or rbuf == NULL or sval == NULL or sidx == NULL or bar == NULL
+                or rmin == NULL or hoods == NULL):
             raise MemoryError()
         bar.count = 0
         bar.sense = 0
+        work.wf = wf
+        work.padtab = padtab
+        work.rmin = rmin
+        if lattice:
+            for u in range(X):
+                rbuf[u] = coords[u * Y, 0]
+                rbuf[X + u] = coords[u * Y, 1]
+        hood.rpos = rbuf
+        hood.roff = rbuf + X
+        hood.plain = lattice and p0 == 0.0 and p1 == 0.0
+        if hood.plain:
+            for u in range(X):
+                if rbuf[u] != <double>u or rbuf[X + u] != 0.0:
+                    hood.plain = False
+        for u in range(nth):
+            h = <_Hood *>(hoods + u * hstride)
+            h[0] = hood
+            h.cf = cbuf + 2 * u * work.Yp
+            h.et = ebuf + u * maxdim
         with nogil:
-            # Working copy (padding lanes hold zeros; their distances are forced to +inf).
-            memset(wf, 0, <size_t>(nchunks * cstride) * sizeof(floating))
-            memset(gbuf, 0, <size_t>(nth * Yp) * sizeof(floating))
-            for i in range(X):
-                _transpose(&weights[i * Y, 0], min(Y, K - i * Y), D,
-                           wf + _row_base(i, rch, cstride, panel), Yp)
-            # padtab[rem * B + j]: 0 for the rem real lanes of a row's last block, +inf after.
-            for rr in range(B):
-                for j in range(B):
-                    padtab[rr * B + j] = 0 if j < rr else <floating>INFINITY
+            memset(gbuf, 0, <size_t>(nth * work.Yp) * sizeof(floating))
+            _copy_in(&work, &weights[0, 0], wf, padtab)
 
         with nogil, parallel(num_threads=nth):
             tid = threadid()
             nt = omp_get_num_threads()
-            g = gbuf + tid * Yp
-            db = dbuf + tid * Yp
-            cf = cbuf + tid * Yp
-            et = ebuf + tid * maxdim
+            h = <_Hood *>(hoods + tid * hstride)
+            g = gbuf + tid * work.Yp
+            db = dbuf + tid * work.Yp
             sense = 0
-            tab_n = 0
-            tab_sigma = 0.0
             b = 0
-            bi = 0
-            bj = 0
-            na = 0
-            jb0 = 0
-            jb1 = 0
-            alpha = 0.0
-            sigma = 0.0
-            denom = 1.0
-            s2 = 0.0
-            cut = 0.0
-            bx = 0.0
-            by = 0.0
             for t in range(-1, T):
-                # --- this step's winner b is known; set up the neighbourhood of step t
-                vn = NULL
-                if t + 1 < T:
-                    vn = &data[order[t + 1], 0]
+                # (2) this step's winner b is known: set up its neighbourhood
                 v = NULL
-                upd = False
+                vn = NULL
+                h.upd = False
                 if t >= 0:
                     v = &data[order[t], 0]
-                    alpha = alphas[t]
-                    sigma = sigmas[t]
-                    denom = 2.0 * sigma * sigma
-                    s2 = sigma * sigma
-                    if lattice:
-                        bi = b // Y
-                        bj = b - bi * Y
-                        # na: offsets 0 .. na - 1 along one axis keep a factor >= thr
-                        na = 0
-                        if kind == 0:
-                            if sigma != tab_sigma:
-                                tab_sigma = sigma
-                                tab_n = 0
-                            while na < maxdim:
-                                if na >= tab_n:
-                                    et[na] = exp(-(<double>(na * na)) / denom)
-                                    tab_n = na + 1
-                                if not (fabs(alpha) * et[na] >= thr):
-                                    break
-                                na = na + 1
-                        elif fabs(alpha) >= thr:
-                            while na < maxdim and <double>(na * na) <= s2:
-                                na = na + 1
-                        if na > 0:
-                            upd = True
-                            j0 = max(0, bj - na + 1)
-                            j1 = min(Y - 1, bj + na - 1)
-                            jb0 = j0 // B
-                            jb1 = j1 // B + 1
-                            for j in range(jb0 * B, jb1 * B):
-                                dxi = j - bj if j >= bj else bj - j
-                                if j < Y and dxi < na:
-                                    if kind == 0:
-                                        cf[j] = et[dxi]
-                                    else:
-                                        cf[j] = <double>(dxi * dxi)
-                                else:
-                                    if kind == 0:
-                                        cf[j] = 0.0
-                                    else:
-                                        cf[j] = INFINITY
-                    else:
-                        bx = coords[b, 0]
-                        by = coords[b, 1]
-                        if fabs(alpha) >= thr:  # |h| <= 1 for every code but 4
-                            upd = True
-                            cut = denom * log(fabs(alpha) / thr)
-                            cut = cut + fabs(cut) * 1e-9
-                        elif kind == 4 and fabs(alpha) * s2 >= thr:  # triangle: |h| <= sigma^2
-                            upd = True
-
-                # --- one pass over this thread's rows: update, then distance to the next sample
-                lbest = <floating>INFINITY
-                lrow = -1
-                i = -1
-                cend = 0
-                qi = tid
-                while True:
-                    i = i + 1
-                    if i >= cend:  # next chunk of rows for this thread
-                        i = qi * rch
-                        cend = min(X, i + rch)
-                        qi = qi + nt
-                    if i >= X:
-                        break
-                    valid = min(Y, K - i * Y)
-                    nb = (valid + B - 1) // B
-                    rem = valid - (nb - 1) * B
-                    pad = NULL
-                    if rem < B:
-                        pad = padtab + rem * B
-                    rjb0 = 0
-                    rjb1 = 0
-                    if upd:
-                        if lattice:
-                            dxi = i - bi if i >= bi else bi - i
-                            if dxi < na:
-                                rjb0 = jb0
-                                rjb1 = jb1
-                                if kind == 0:
-                                    rf = alpha * et[dxi]
-                                    for j in range(jb0 * B, jb1 * B):
-                                        gg = rf * cf[j]
-                                        g[j] = <floating>gg if fabs(gg) >= thr else 0
-                                else:
-                                    rf = <double>(dxi * dxi)
-                                    for j in range(jb0 * B, jb1 * B):
-                                        g[j] = <floating>alpha if rf + cf[j] <= s2 else 0
-                        else:
-                            first = -1
-                            last = -1
-                            for j in range(nb * B):
-                                gg = 0.0
-                                if j < valid:
-                                    kk = i * Y + j
-                                    dx = coords[kk, 0] - bx
-                                    dy = coords[kk, 1] - by
-                                    d2 = dx * dx + dy * dy
-                                    if kind == 0:
-                                        if d2 <= cut:
-                                            gg = alpha * exp(-d2 / denom)
-                                    elif kind == 1:
-                                        if d2 <= s2:
-                                            gg = alpha
-                                    elif kind == 2:
-                                        gg = alpha * (exp(-d2 / denom) * (1.0 - (2.0 / denom) * d2))
-                                    elif kind == 3:
-                                        if fabs(dx) < sigma and fabs(dy) < sigma:
-                                            gg = alpha
-                                    elif kind == 4:
-                                        gg = alpha * (fmax(0.0, sigma - fabs(dx))
-                                                      * fmax(0.0, sigma - fabs(dy)))
-                                    else:
-                                        dxi = xpos[kk] - xpos[b]
-                                        if dxi < 0:
-                                            dxi = -dxi
-                                        gg = (xtab[t, dxi] * ytab[t, ycode[ypos[kk], ypos[b]]]) * alpha
-                                    if not (fabs(gg) >= thr):
-                                        gg = 0.0
-                                g[j] = <floating>gg
-                                if gg != 0.0:
-                                    if first < 0:
-                                        first = j
-                                    last = j
-                            if first >= 0:
-                                rjb0 = first // B
-                                rjb1 = last // B + 1
-                    if vn != NULL or rjb0 < rjb1:
-                        r = _row(wf + _row_base(i, rch, cstride, panel), Yp, D, nb, rjb0, rjb1,
-                                 v if rjb0 < rjb1 else NULL, vn, g, pad, NULL)
-                        rmin[i] = r
-                        if r < lbest:
-                            lbest = r
-
-                # --- agree on the next winner: the lowest index among the nodes at the least
-                # rounded Euclidean distance (sqrt of the squared distance), as
-                # np.argmin(np.linalg.norm(v - w, axis=1)) picks it
+                    _hood_start(h, &work, t, b, alphas[t], sigmas[t])
+                if t + 1 < T:
+                    vn = &data[order[t + 1], 0]
+                # (3) update this thread's rows, measure them against the next sample
+                lbest = _pass(&work, h, tid, nt, wf, v, vn, g)
+                # (4) agree on the next winner
                 if vn != NULL:
-                    lidx = -1
-                    lim = ms_tie_limit(<double>lbest)
-                    lrow = -1  # this thread's first row holding a distance within the limit
-                    i = -1
-                    cend = 0
-                    qi = tid
-                    while lrow < 0:
-                        i = i + 1
-                        if i >= cend:
-                            i = qi * rch
-                            cend = min(X, i + rch)
-                            qi = qi + nt
-                        if i >= X:
-                            break
-                        if rmin[i] <= lim:
-                            lrow = i
-                    if lrow >= 0:
-                        valid = min(Y, K - lrow * Y)
-                        nb = (valid + B - 1) // B
-                        rem = valid - (nb - 1) * B
-                        pad = NULL
-                        if rem < B:
-                            pad = padtab + rem * B
-                        _row(wf + _row_base(lrow, rch, cstride, panel), Yp, D, nb, 0, 0, NULL, vn, g, pad,
-                             db)
-                        j = 0
-                        while j < valid and lidx < 0:
-                            if db[j] <= lim:
-                                lidx = lrow * Y + j
-                            j = j + 1
-                    par = ((t + 1) & 1) * nth
-                    sval[par + tid] = lbest
-                    sidx[par + tid] = lidx
-                    ms_barrier_wait(bar, &sense, nt)
-                    bv = INFINITY
-                    for u in range(nt):
-                        if sidx[par + u] >= 0 and sval[par + u] < bv:
-                            bv = sval[par + u]
-                    lim = ms_tie_limit(bv)
-                    b = -1
-                    for u in range(nt):
-                        kk = sidx[par + u]
-                        if kk >= 0 and sval[par + u] <= lim and (b < 0 or kk < b):
-                            b = kk
-                    if b < 0:  # only when every distance is NaN
-                        b = 0
+                    b = _agree(&work, tid, nt, t, wf, vn, g, db, lbest, sval, sidx, bar,
+                               &sense)
 
+        # (5) write-back
         with nogil:
-            for i in range(X):
-                _transpose_back(wf + _row_base(i, rch, cstride, panel), Yp,
-                                min(Y, K - i * Y), D, &weights[i * Y, 0])
+            _copy_out(&work, wf, &weights[0, 0])
     finally:
         ms_aligned_free(wf)
         ms_aligned_free(gbuf)
@@ -1318,7 +1076,9 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
         ms_aligned_free(padtab)
         ms_aligned_free(cbuf)
         ms_aligned_free(ebuf)
+        ms_aligned_free(rbuf)
         ms_aligned_free(sval)
         ms_aligned_free(rmin)
         ms_aligned_free(sidx)
         ms_aligned_free(bar)
+        ms_aligned_free(hoods)
