@@ -82,7 +82,9 @@ def as_form(values: np.ndarray, form: str):
             return mapped
         if form == "list":
             return values.tolist()
-        if form == "dataframe":
+        if form == "dataframe":  # pandas holds 1-D (Series) and 2-D (DataFrame) data only
+            if values.ndim > 2:
+                return values.tolist()
             return pandas.DataFrame(values) if values.ndim == 2 else pandas.Series(values)
     raise AssertionError(form)
 

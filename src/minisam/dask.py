@@ -53,7 +53,6 @@ except ImportError as exc:  # pragma: no cover - only without the optional depen
     raise ImportError("minisam.dask needs Dask: pip install 'minisam[dask]'") from exc
 
 from minisam import _minisom_core as core
-from minisam import _smoothing, reference
 from minisam._blas import find_blas, single_threaded_blas
 from minisam._validation import check_data, check_positive_int
 from minisam.backends import default_n_threads, make_backend
@@ -234,25 +233,6 @@ def _map_reduce(chunks: _Chunks, func, *args, also=()):
         return dask.compute(parts[0], *also)
 
 
-def _per_node_sums(engine, weights: np.ndarray, block: np.ndarray, sums: np.ndarray,
-                   counts: np.ndarray) -> None:
-    """Add the samples of ``block`` to ``sums``/``counts`` of their best-matching units, as
-    the engine's in-memory batch epoch does."""
-    if engine.name == "numpy":
-        index, _ = reference.bmu_many(weights, block)
-        np.add.at(sums, index, block.astype(np.float64, copy=False))
-        counts += np.bincount(index, minlength=counts.shape[0])
-        return
-    index, _ = engine.bmu_many(weights, block)
-    if engine.name == "numba":
-        from minisam.backends.numba_backend import _numba_threads
-
-        with _numba_threads(engine.n_threads):
-            engine.kernels.group_sums(block, index, sums, counts, engine.n_threads)
-    else:
-        engine.kernels.group_sums(block, index, sums, counts, engine.n_threads)
-
-
 # ----------------------------------------------------------------------------- MiniSam tasks
 def _minisam_sums(block, offset, weights, spec):
     backend_name, threads, input_len, dtype, check = spec
@@ -260,7 +240,8 @@ def _minisam_sums(block, offset, weights, spec):
     sums = np.zeros((weights.shape[0], input_len))
     counts = np.zeros(weights.shape[0])
     if data.shape[0]:
-        _per_node_sums(_engine(backend_name, threads)[1], weights, data, sums, counts)
+        # the engine's own first half of a batch epoch: the in-memory path's sums
+        _engine(backend_name, threads)[1].batch_sums(weights, data, sums, counts)
     return sums, counts
 
 
@@ -399,15 +380,14 @@ def train_batch(model, data, num_iteration: int, verbose: bool = False) -> None:
     alphas, sigmas = model._schedules(num_iteration)
     chunks = _Chunks(x)
     threads = _threads_per_task(model.n_jobs, x)
-    coords, periods = model.grid.coords, model._periods()
+    grid = model.grid
 
     def run(flat):
         for epoch, (alpha, sigma) in enumerate(zip(alphas, sigmas, strict=True)):
             spec = (model._backend.name, threads, model.input_len, model.dtype.name, epoch == 0)
             (sums, counts), = _map_reduce(chunks, _minisam_sums, _shared(flat), spec)
-            with single_threaded_blas(find_blas()):
-                _smoothing.apply_batch_rule(flat, sums, counts, float(alpha), float(sigma),
-                                            coords, model.neighborhood_function, periods)
+            model._backend.batch_update(flat, sums, counts, float(alpha), float(sigma),
+                                        grid.coords, model.neighborhood_function, grid.periods)
 
     model._commit(run)
 
@@ -447,21 +427,7 @@ def _minisom_epoch(som, chunks, flat, eta, sig, threads, kind, check) -> None:
     shared = _shared((flat, (x_size, y_size), distance))
     (sums, counts), = _map_reduce(chunks, _minisom_sums, shared,
                                   (som._backend_name, threads, kind, check))
-    # From here on as MiniSom._batch_epoch.
-    plan = som._neighbourhood_plan(np.array([sig]))
-    if plan is not None:
-        name, coords, periods = plan
-        _smoothing.apply_batch_rule(flat, sums, counts, eta, sig, coords, name, periods,
-                                    (x_size, y_size))
-        return
-    occupied = np.flatnonzero(counts)
-    h = np.column_stack([
-        np.asarray(som.neighborhood(np.unravel_index(k, (x_size, y_size)), sig),
-                   dtype=np.float64).reshape(-1) for k in occupied])
-    num = h @ sums[occupied]
-    den = h @ counts[occupied]
-    visited = den > 0
-    flat[visited] = (1 - eta) * flat[visited] + eta * (num[visited] / den[visited, None])
+    som._batch_update(flat, sums, counts, eta, sig)
 
 
 # ----------------------------------------------------------------------------- scoring

@@ -1085,11 +1085,15 @@ callable
         neighbourhood of winner ``m`` at node ``n`` (separable products on a rectangular
         gaussian map), and MiniSom's damped update where ``den > 0``.
         """
-        x_size, y_size = self._weights.shape[0], self._weights.shape[1]
-        n_nodes = flat.shape[0]
         index = self._winners_on(flat, data)
-        sums, counts = core.group_sums(data, index, n_nodes,
+        sums, counts = core.group_sums(data, index, flat.shape[0],
                                        compiled=self._backend_name != "numpy")
+        self._batch_update(flat, sums, counts, eta, sig)
+
+    def _batch_update(self, flat, sums, counts, eta, sig):
+        """The second half of :meth:`_batch_epoch` (also the client's step of a Dask epoch):
+        MiniSom's damped batch rule from the per-node sums and counts, in place."""
+        x_size, y_size = self._weights.shape[0], self._weights.shape[1]
         plan = self._neighbourhood_plan(np.array([sig]))
         if plan is not None:
             name, coords, periods = plan
