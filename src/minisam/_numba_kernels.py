@@ -263,7 +263,7 @@ def _first_min(values):
 
 @_jit(nogil=True)
 def _influences(g, alpha, sigma, bmu, coords, grid_y, kind, lattice, skip_below, row_f, col_f,
-                t, tables, periods, row_class, class_offsets):
+                t, tables, periods, row_pos, row_class, class_offsets):
     """Fill ``g`` with each node's step size ``alpha * h``; return the node range ``[lo, hi)``
     outside which ``g`` is zero.
 
@@ -287,21 +287,29 @@ def _influences(g, alpha, sigma, bmu, coords, grid_y, kind, lattice, skip_below,
     if not (lattice and kind == 0):
         bx = coords[bmu, 0]
         by = coords[bmu, 1]
+        p0, p1 = periods[0], periods[1]
         for k in range(n_nodes):
-            dx = _wrap(coords[k, 0] - bx, periods[0])
-            dy = _wrap(coords[k, 1] - by, periods[1])
+            dx = coords[k, 0] - bx
+            dy = coords[k, 1] - by
+            if p0 > 0.0:  # tested here, not in _wrap: keeps the planar loop vectorisable
+                dx = _wrap(dx, p0)
+            if p1 > 0.0:
+                dy = _wrap(dy, p1)
             step = alpha * _influence(kind, dx, dy, sigma)
             g[k] = step if abs(step) >= skip_below else 0.0
         return 0, n_nodes
     grid_x = n_nodes // grid_y
     bi = bmu // grid_y
     bj = bmu % grid_y
-    b_row = coords[bi * grid_y, 0]
-    b_offset = coords[bi * grid_y, 1]
+    b_row = row_pos[bi]
+    b_offset = class_offsets[row_class[bi]]
     denom = 2.0 * sigma * sigma
     row_lo, row_hi = grid_x, 0
+    p0, p1 = periods[0], periods[1]
     for i in range(grid_x):
-        dr = _wrap(coords[i * grid_y, 0] - b_row, periods[0])
+        dr = row_pos[i] - b_row
+        if p0 > 0.0:
+            dr = _wrap(dr, p0)
         row_f[i] = alpha * math.exp(-(dr * dr) / denom)
         if abs(row_f[i]) >= skip_below:
             row_lo = min(row_lo, i)
@@ -310,7 +318,9 @@ def _influences(g, alpha, sigma, bmu, coords, grid_y, kind, lattice, skip_below,
     for c in range(class_offsets.shape[0]):
         shift = class_offsets[c] - b_offset
         for j in range(grid_y):
-            dc = _wrap(shift + (j - bj), periods[1])
+            dc = shift + (j - bj)
+            if p1 > 0.0:
+                dc = _wrap(dc, p1)
             col_f[c, j] = math.exp(-(dc * dc) / denom)
             if abs(alpha) * col_f[c, j] >= skip_below:
                 col_lo = min(col_lo, j)
@@ -318,9 +328,11 @@ def _influences(g, alpha, sigma, bmu, coords, grid_y, kind, lattice, skip_below,
     if row_lo >= row_hi or col_lo >= col_hi:
         return 0, 0
     width = col_hi - col_lo
+    cols_same = col_f[0, col_lo:col_hi]  # one slice per step, not per row
+    cols_other = col_f[class_offsets.shape[0] - 1, col_lo:col_hi]
     for i in range(row_lo, row_hi):
         factor = row_f[i]
-        cols = col_f[row_class[i], col_lo:col_hi]
+        cols = cols_same if row_class[i] == 0 else cols_other
         start = i * grid_y + col_lo
         segment = g[start:start + width]  # a slice: provably non-negative indices
         for j in range(width):
@@ -420,8 +432,8 @@ def _pass(wt, v, v_next, g, lo, hi, plan, dist, acc, parts):
 
 @_jit(nogil=True)
 def _train_online_features_major(wt, data, order, alphas, sigmas, coords, grid_y, kind,
-                                 lattice, skip_below, plan, tables, periods, row_class,
-                                 class_offsets):
+                                 lattice, skip_below, plan, tables, periods, row_pos,
+                                 row_class, class_offsets):
     """Online steps on a feature-major copy ``wt`` (n_features, n_nodes) of the weights.
 
     Feature-major layout puts nodes along the SIMD lanes, so both the update and the squared
@@ -448,8 +460,8 @@ def _train_online_features_major(wt, data, order, alphas, sigmas, coords, grid_y
         v = data[order[t]]
         v_next = data[order[t + 1]] if t + 1 < n_steps else v
         lo, hi = _influences(g, alphas[t], sigmas[t], bmu, coords, grid_y, kind, lattice,
-                             skip_below, row_f, col_f, t, tables, periods, row_class,
-                             class_offsets)
+                             skip_below, row_f, col_f, t, tables, periods, row_pos,
+                             row_class, class_offsets)
         _pass(wt, v, v_next, g, lo, hi, plan, dist, acc, parts)
         g[lo:hi] = 0.0
         bmu = _first_min(dist)
@@ -499,12 +511,13 @@ def train_online(weights, data, order, alphas, sigmas, coords, grid_y, kind, lat
                                                                         dtype=np.float64)
     lattice = bool(lattice) and int(kind) == 0
     if lattice:
-        # The rows' column offsets o_i, as classes: the column factor depends on the row
-        # only through o_i (see the contract's separable lattice).
+        # The rows' column offsets o_i, as classes (at most two: see separable_columns): the
+        # column factor depends on the row only through o_i. And the rows' positions r_i.
         class_offsets, row_class = np.unique(coords[::int(grid_y), 1], return_inverse=True)
         row_class = row_class.astype(np.int64)
+        row_pos = np.ascontiguousarray(coords[::int(grid_y), 0])
     else:
-        class_offsets, row_class = np.zeros(1), np.zeros(1, dtype=np.int64)
+        class_offsets, row_class, row_pos = np.zeros(1), np.zeros(1, dtype=np.int64), np.zeros(1)
     if tables is None:
         tables = (np.zeros((1, 1)), np.zeros((1, 1)), np.zeros(1, dtype=np.int64),
                   np.zeros(1, dtype=np.int64), np.zeros((1, 1), dtype=np.int64))
@@ -514,7 +527,7 @@ def train_online(weights, data, order, alphas, sigmas, coords, grid_y, kind, lat
     _train_online_features_major(features_major, data, order, alphas, sigmas, coords,
                                  int(grid_y), int(kind), lattice, float(skip_below),
                                  _pairwise_plan(weights.shape[1]), tuple(tables), periods,
-                                 row_class, np.ascontiguousarray(class_offsets))
+                                 row_pos, row_class, np.ascontiguousarray(class_offsets))
     weights[...] = features_major.T
 
 
