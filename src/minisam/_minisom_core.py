@@ -25,6 +25,7 @@ from minisam import _slicing, reference
 __all__ = [
     "BUILTIN_DISTANCES",
     "EmptyDataError",
+    "check_data_shape",
     "GaussianTables",
     "Progress",
     "asymptotic_decay",
@@ -55,6 +56,23 @@ class EmptyDataError(ValueError, IndexError):
     MiniSom fails on empty data with an ``IndexError`` (it reads ``data[0]``); this error is
     also a ``ValueError``, like every other data check of the drop-in.
     """
+
+
+def check_data_shape(shape: tuple, input_len: int) -> None:
+    """Refuse a data ``shape`` that is not ``(n_samples >= 1, input_len)``, with the drop-in's
+    errors (MiniSom's message for a wrong feature count)."""
+    if len(shape) == 0:
+        raise TypeError("data must be a 2-D array of samples, got a scalar")
+    if shape[0] == 0:
+        raise EmptyDataError("data must contain at least one sample")
+    if len(shape) == 1:
+        raise TypeError(f"data must be a 2-D array of samples (n_samples, {input_len}), got a "
+                        f"1-D array of shape {shape}")
+    if shape[1] != input_len:
+        raise ValueError(f'Received {shape[1]} features, expected {input_len}: data has '
+                         f'shape {shape}.')
+    if len(shape) != 2:
+        raise ValueError(f"data must be a 2-D array of samples, got shape {shape}")
 
 
 # ----------------------------------------------------------------------------- decay schedules

@@ -19,6 +19,7 @@ __all__ = [
     "check_positive_int",
     "check_positive_real",
     "check_data",
+    "check_data_shape",
     "check_vector",
     "check_choice",
     "check_flag",
@@ -130,16 +131,21 @@ def check_data(name: str, value, input_len: int, dtype: np.dtype) -> np.ndarray:
     holds NaN or infinity (including values that overflow ``dtype``).
     """
     array = _as_float_array(name, value, dtype)
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, {input_len}), got "
-                         f"an array with {array.ndim} dimension(s) and shape {array.shape}")
-    if array.shape[0] < 1:
-        raise ValueError(f"{name} must have at least one row, got shape {array.shape}")
-    if array.shape[1] != input_len:
-        raise ValueError(f"{name} must have {input_len} columns (input_len), got shape "
-                         f"{array.shape}")
+    check_data_shape(name, array.shape, input_len)
     _check_finite(name, array)
     return array
+
+
+def check_data_shape(name: str, shape: tuple, input_len: int) -> None:
+    """Refuse a data ``shape`` that is not ``(n_samples >= 1, input_len)``."""
+    if len(shape) != 2:
+        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, {input_len}), got "
+                         f"an array with {len(shape)} dimension(s) and shape {shape}")
+    if shape[0] < 1:
+        raise ValueError(f"{name} must have at least one row, got shape {shape}")
+    if shape[1] != input_len:
+        raise ValueError(f"{name} must have {input_len} columns (input_len), got shape "
+                         f"{shape}")
 
 
 def check_vector(name: str, value, input_len: int, dtype: np.dtype) -> np.ndarray:

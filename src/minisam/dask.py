@@ -54,7 +54,7 @@ except ImportError as exc:  # pragma: no cover - only without the optional depen
 
 from minisam import _minisom_core as core
 from minisam._blas import find_blas, single_threaded_blas
-from minisam._validation import check_data, check_positive_int
+from minisam._validation import check_data, check_data_shape, check_positive_int
 from minisam.backends import default_n_threads, make_backend
 
 __all__ = ["SPLIT_EVERY", "activation_response", "as_dask_array", "quantization",
@@ -111,26 +111,9 @@ def as_dask_array(data, input_len: int, *, minisom: bool = False) -> da.Array:
         raise ValueError("data has chunks of unknown size (e.g. after boolean indexing); call "
                          "data.compute_chunk_sizes() first")
     if minisom:
-        if data.ndim == 0:
-            raise TypeError("data must be a 2-D array of samples, got a scalar")
-        if data.shape[0] == 0:
-            raise core.EmptyDataError("data must contain at least one sample")
-        if data.ndim == 1:
-            raise TypeError(f"data must be a 2-D array of samples (n_samples, {input_len}), "
-                            f"got a 1-D array of shape {data.shape}")
-        if data.shape[1] != input_len:
-            raise ValueError(f'Received {data.shape[1]} features, expected {input_len}.')
-        if data.ndim != 2:
-            raise ValueError(f"data must be a 2-D array of samples, got shape {data.shape}")
+        core.check_data_shape(data.shape, input_len)
     else:
-        if data.ndim != 2:
-            raise ValueError(f"data must be a 2-D array of shape (n_samples, {input_len}), got "
-                             f"an array with {data.ndim} dimension(s) and shape {data.shape}")
-        if data.shape[0] < 1:
-            raise ValueError(f"data must have at least one row, got shape {data.shape}")
-        if data.shape[1] != input_len:
-            raise ValueError(f"data must have {input_len} columns (input_len), got shape "
-                             f"{data.shape}")
+        check_data_shape("data", data.shape, input_len)
     if len(data.chunks[1]) != 1:
         raise ValueError(f"data must be chunked along its rows only (each chunk holding whole "
                          f"samples), got {len(data.chunks[1])} chunks across the columns: "

@@ -784,18 +784,7 @@ callable
             raise ValueError(f"data must be a rectangular array of numbers: {exc}") from exc
         if array.dtype.kind == "c":
             raise TypeError(f"data must be real-valued, got complex dtype {array.dtype}")
-        if array.ndim == 0:
-            raise TypeError("data must be a 2-D array of samples, got a scalar")
-        if array.shape[0] == 0:
-            raise core.EmptyDataError("data must contain at least one sample")
-        if array.ndim == 1:
-            raise TypeError(f"data must be a 2-D array of samples (n_samples, "
-                            f"{self._input_len}), got a 1-D array of shape {array.shape}")
-        if array.shape[1] != self._input_len:
-            raise ValueError(f'Received {array.shape[1]} features, expected '
-                             f'{self._input_len}: data has shape {array.shape}.')
-        if array.ndim != 2:
-            raise ValueError(f"data must be a 2-D array of samples, got shape {array.shape}")
+        core.check_data_shape(array.shape, self._input_len)
         if array.dtype.kind not in "biuf":
             try:
                 array = array.astype(np.float64)
