@@ -94,6 +94,33 @@ def test_minisam_train_batch_topologies(data, topology, toroidal, neighbourhood)
     assert_allclose(model.get_weights(), expected.get_weights(), rtol=RTOL, atol=0)
 
 
+def test_minisam_callbacks_history_and_early_stop_per_epoch(data):
+    """Progress, callbacks, tracked history and early stopping work per epoch on Dask as in
+    memory (issue 12's watch), with the same numbers."""
+    def train(x, stop_at):
+        seen = []
+
+        def callback(state):
+            seen.append((state.done, state.quantization_error, state.weights.copy()))
+            return state.done < stop_at
+
+        som = MiniSam(6, 5, D, sigma=2.5, random_seed=8)
+        som.train_batch(x, 6, callback=callback, track=("qe", "te"), progress=True)
+        return som, seen
+
+    expected, seen_expected = train(data, 4)
+    with _threaded():
+        model, seen = train(_dask_array(data, CHUNKINGS["7"]), 4)
+    assert [s[0] for s in seen] == [s[0] for s in seen_expected] == [1, 2, 3, 4]
+    for (_, qe, w), (_, qe_expected, w_expected) in zip(seen, seen_expected, strict=True):
+        assert qe == pytest.approx(qe_expected, rel=RTOL)
+        assert_allclose(w, w_expected, rtol=RTOL, atol=0)
+    assert set(model.history) == set(expected.history)
+    for key, values in expected.history.items():
+        assert_allclose(model.history[key], values, rtol=RTOL)
+    assert_allclose(model.get_weights(), expected.get_weights(), rtol=RTOL, atol=0)
+
+
 def test_dask_dataframe_is_accepted(data):
     # pandas comes with the test extra (dask[dataframe]); the musllinux wheel tests lack it.
     dd = pytest.importorskip("dask.dataframe")

@@ -55,6 +55,7 @@ except ImportError as exc:  # pragma: no cover - only without the optional depen
 from minisam import _minisom_core as core
 from minisam._blas import find_blas, single_threaded_blas
 from minisam._validation import check_data, check_data_shape, check_positive_int
+from minisam._watch import Watch
 from minisam.backends import default_n_threads, make_backend
 
 __all__ = ["SPLIT_EVERY", "activation_response", "as_dask_array", "quantization",
@@ -346,10 +347,14 @@ def _minisom_te_part(block, offset, flat, spec, geometry):
 
 
 # ----------------------------------------------------------------------------- training
-def train_batch(model, data, num_iteration: int, verbose: bool = False) -> None:
+def train_batch(model, data, num_iteration: int, verbose: bool = False, *, progress=False,
+                callback=None, callback_every=None, track=None) -> None:
     """Batch training of a :class:`~minisam.MiniSam` (``MiniSam.train_batch``) or a
     :class:`~minisam.MiniSom` (``MiniSom.train_batch_offline``, with ``verbose``) on a Dask
     array or DataFrame: one ``compute`` (one pass over the data) per epoch.
+
+    For MiniSam, ``progress``, ``callback``, ``callback_every`` and ``track`` work per epoch
+    as in memory (see ``MiniSam.train_random``); tracked measures take one more pass each.
 
     Raises the errors of the in-memory method, before any work for the arguments' types and
     shapes; bad values in the data (NaN, infinity) raise ``ValueError`` when the first epoch
@@ -365,12 +370,27 @@ def train_batch(model, data, num_iteration: int, verbose: bool = False) -> None:
     threads = _threads_per_task(model.n_jobs, x)
     grid = model.grid
 
+    def measure(flat, key):
+        if key == "quantization_error":
+            return quantization_error(model, x, flat=flat)
+        return topographic_error(model, x, flat=flat)
+
+    watch = Watch(total=num_iteration, unit="epoch", shape=model._weights.shape,
+                  progress=progress, callback=callback, every=callback_every, track=track,
+                  measure=measure, default_every=1, description="train_batch")
+
     def run(flat):
-        for epoch, (alpha, sigma) in enumerate(zip(alphas, sigmas, strict=True)):
-            spec = (model._backend.name, threads, model.input_len, model.dtype.name, epoch == 0)
-            (sums, counts), = _map_reduce(chunks, _minisam_sums, _shared(flat), spec)
-            model._backend.batch_update(flat, sums, counts, float(alpha), float(sigma),
-                                        grid.coords, model.neighborhood_function, grid.periods)
+        with watch:
+            for epoch, (alpha, sigma) in enumerate(zip(alphas, sigmas, strict=True)):
+                spec = (model._backend.name, threads, model.input_len, model.dtype.name,
+                        epoch == 0)
+                (sums, counts), = _map_reduce(chunks, _minisam_sums, _shared(flat), spec)
+                model._backend.batch_update(flat, sums, counts, float(alpha), float(sigma),
+                                            grid.coords, model.neighborhood_function,
+                                            grid.periods)
+                if not watch.done(epoch + 1, flat, sigma, alpha):
+                    break
+        model.history = watch.result()
 
     model._commit(run)
 
@@ -457,23 +477,26 @@ def quantization(model, data) -> da.Array:
                         meta=np.empty((0, 0), dtype=model.dtype))
 
 
-def quantization_error(model, data) -> float | np.float64:
+def quantization_error(model, data, *, flat=None) -> float | np.float64:
     """Mean Euclidean distance between each sample and its best-matching unit, computed in
-    one pass (a ``float`` for MiniSam, a NumPy float64 for MiniSom, as in memory)."""
+    one pass (a ``float`` for MiniSam, a NumPy float64 for MiniSom, as in memory). ``flat``:
+    MiniSam weights ``(n_nodes, input_len)`` to measure instead of the model's (training)."""
     if _is_minisom(model):
         x = as_dask_array(data, model._input_len, minisom=True)
         (total, n), = _map_reduce(_Chunks(x), _minisom_qe_part,
                                   _shared(model._flat_weights()), _minisom_spec(model, x))
         return np.float64(total / n)
     x = as_dask_array(data, model.input_len)
-    (total, n), = _map_reduce(_Chunks(x), _minisam_qe_part, _shared(model._flat().copy()),
+    weights = model._flat().copy() if flat is None else flat
+    (total, n), = _map_reduce(_Chunks(x), _minisam_qe_part, _shared(weights),
                               _minisam_spec(model, x))
     return float(total / n)
 
 
-def topographic_error(model, data) -> float | np.float64:
+def topographic_error(model, data, *, flat=None) -> float | np.float64:
     """Fraction of samples whose best and second-best nodes are not adjacent (as the model's
-    in-memory method defines it), computed in one pass; NaN with a warning on a 1-by-1 map."""
+    in-memory method defines it), computed in one pass; NaN with a warning on a 1-by-1 map.
+    ``flat``: as for :func:`quantization_error`."""
     import warnings
 
     if _is_minisom(model):
@@ -495,7 +518,8 @@ def topographic_error(model, data) -> float | np.float64:
         warnings.warn("The topographic error is not defined for a 1-by-1 map.",
                       RuntimeWarning, stacklevel=3)
         return float("nan")
-    (errors,), = _map_reduce(_Chunks(x), _minisam_te_part, _shared(model._flat().copy()),
+    weights = model._flat().copy() if flat is None else flat
+    (errors,), = _map_reduce(_Chunks(x), _minisam_te_part, _shared(weights),
                              _minisam_spec(model, x), _shared(model.grid))
     return float(errors / x.shape[0])
 

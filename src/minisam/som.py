@@ -333,7 +333,9 @@ class MiniSam:
         same result.
         """
         if is_dask(data):  # Dask: see minisam.dask
-            return _dask().train_batch(self, data, num_iteration)
+            return _dask().train_batch(self, data, num_iteration, progress=progress,
+                                       callback=callback, callback_every=callback_every,
+                                       track=track)
         data = self._data(data)
         num_iteration = check_positive_int("num_iteration", num_iteration)
         watch = self._watch(num_iteration, "epoch", progress, callback, callback_every, track,
