@@ -402,24 +402,13 @@ def _minisom_train_batch_offline(som, data, num_iteration, verbose) -> None:
     chunks = _Chunks(x)
     # MiniSom's last winner search leaves the last sample's activation map behind.
     last = _minisom_block(np.asarray(x[-1:].compute()), x.shape[0] - 1, True)[0]
-    etas, sigmas = som._schedules(np.arange(num_iteration), num_iteration)
     threads = _threads_per_task(som._n_jobs, x)
     kind = som._distance_kind()
-    progress = core.Progress(num_iteration) if verbose else None
-
-    def run(flat):
-        for it in range(num_iteration):
-            if it == num_iteration - 1:
-                last_activation = som._activation_distance(last, som._weights)
-            _minisom_epoch(som, chunks, flat, float(etas[it]), float(sigmas[it]), threads,
-                           kind, it == 0)
-            if progress is not None:
-                progress.update(it + 1)
-        return last_activation
-
-    som._activation_map = som._commit(run)
-    if verbose:
-        print(f'\nQuantization Error: {quantization_error(som, x):.4f}')
+    som._batch_iterations(
+        num_iteration, last,
+        lambda flat, eta, sig, it: _minisom_epoch(som, chunks, flat, eta, sig, threads, kind,
+                                                  it == 0),
+        verbose, lambda: quantization_error(som, x))
 
 
 def _minisom_epoch(som, chunks, flat, eta, sig, threads, kind, check) -> None:

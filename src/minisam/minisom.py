@@ -590,21 +590,30 @@ callable
             return _dask().train_batch(self, data, num_iteration, verbose)
         num_iteration = self._check_iteration_number(num_iteration)
         array = self._as_data(data)
+        self._batch_iterations(
+            num_iteration, array[-1],
+            lambda flat, eta, sig, it: self._batch_epoch(flat, array, eta, sig), verbose,
+            lambda: self.quantization_error(array))
+
+    def _batch_iterations(self, num_iteration, last_sample, epoch, verbose, measure) -> None:
+        """The loop of :meth:`train_batch_offline` over ``epoch(flat, eta, sigma, it)`` (in
+        memory or on Dask): MiniSom's schedules, progress line, the last sample's activation
+        map left behind, and the final quantization error ``measure()`` when ``verbose``."""
         etas, sigmas = self._schedules(np.arange(num_iteration), num_iteration)
         progress = core.Progress(num_iteration) if verbose else None
 
         def run(flat):
             for it in range(num_iteration):
                 if it == num_iteration - 1:  # MiniSom's last winner search leaves this map
-                    last_activation = self._activation_distance(array[-1], self._weights)
-                self._batch_epoch(flat, array, float(etas[it]), float(sigmas[it]))
+                    last_activation = self._activation_distance(last_sample, self._weights)
+                epoch(flat, float(etas[it]), float(sigmas[it]), it)
                 if progress is not None:
                     progress.update(it + 1)
             return last_activation
 
         self._activation_map = self._commit(run)
         if verbose:
-            print(f'\nQuantization Error: {self.quantization_error(array):.4f}')
+            print(f'\nQuantization Error: {measure():.4f}')
 
     @locked
     def distance_map(self, scaling='sum'):
