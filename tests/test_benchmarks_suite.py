@@ -348,3 +348,81 @@ def test_history_publishes_where_asv_publish_writes():
     assert history._html_dir(conf, ["--html-dir", "out"]) == Path("out")
     assert history._html_dir(conf, ["-o", "out"]) == Path("out")
     assert history._html_dir(conf, ["--html-dir=out", "HEAD~3..HEAD"]) == Path("out")
+
+
+def _published(tmp_path, failed=False):
+    """A dashboard as asv publish writes it for commit ``abc1...`` (revision 5) of three
+    benchmarks, and the results it was published from (one machine)."""
+    commit = "abc1" + "0" * 36
+    html, results = tmp_path / "html", tmp_path / "results"
+    benchmarks = {"a.T.time_x": {"params": [["1", "2"]], "type": "time"},
+                  "a.T.track_y": {"params": [], "type": "track"},
+                  "a.T.time_skipped": {"params": [], "type": "time"}}
+    graphs = html / "graphs" / "machine-m" / "python-3.11"
+    graphs.mkdir(parents=True)
+    (html / "graphs" / "summary").mkdir()
+    (html / "index.json").write_text(json.dumps(
+        {"revision_to_hash": {"4": "f" * 40, "5": commit}, "benchmarks": benchmarks}))
+    (graphs / "a.T.time_x.json").write_text(json.dumps([[4, [0.2, 0.1]], [5, [0.1, None]]]))
+    (graphs / "a.T.track_y.json").write_text(json.dumps([[4, 1.5], [5, 1.5]]))
+    (html / "graphs" / "summary" / "a.T.time_skipped.json").write_text("[]")
+    (results / "m").mkdir(parents=True)
+    (results / "m" / "machine.json").write_text("{}")
+    (results / "m" / "abc10000-existing.json").write_text(
+        json.dumps({"commit_hash": commit, "result_columns": ["result", "params"],
+                    "params": {"machine": "m"},
+                    "results": {"a.T.time_x": [[0.1, None if failed else float("nan")]],
+                                "a.T.track_y": [1.5], "a.T.time_skipped": [[float("nan")]]}}))
+    return html, results, commit, graphs
+
+
+def test_verify_published_passes_a_complete_dashboard(tmp_path):
+    history = _import("benchmarks.history")
+    html, results, commit, _ = _published(tmp_path)
+    assert history.published_problems(html, commit, results) == []
+    assert history.published_problems(html, commit[:8], results) == []
+    conf = tmp_path / "asv.conf.json"
+    conf.write_text(json.dumps({"results_dir": str(results), "html_dir": str(html)}))
+    assert history.main(["--config", str(conf), "verify-published", str(html), commit]) == 0
+
+
+def test_verify_published_fails_an_incomplete_dashboard(tmp_path):
+    history = _import("benchmarks.history")
+    html, results, commit, graphs = _published(tmp_path)
+    (graphs / "a.T.track_y.json").unlink()
+    problems = history.published_problems(html, commit, results)
+    assert len(problems) == 1 and problems[0].startswith("a.T.track_y: no graph file")
+    conf = tmp_path / "asv.conf.json"
+    conf.write_text(json.dumps({"results_dir": str(results), "html_dir": str(html)}))
+    assert history.main(["--config", str(conf), "verify-published", str(html), commit]) == 1
+    # a point missing at the commit, and an unknown commit
+    (graphs / "a.T.track_y.json").write_text(json.dumps([[4, 1.5]]))
+    assert history.published_problems(html, commit, results) == [
+        "a.T.track_y: no data point for abc10000 (revision 5)"]
+    assert "not among the published" in history.published_problems(html, "d" * 8, results)[0]
+
+
+def test_verify_published_allows_only_recorded_skips(tmp_path):
+    """A null value passes only where asv recorded the combination as skipped (NaN), not
+    where it failed (null)."""
+    history = _import("benchmarks.history")
+    html, results, commit, _ = _published(tmp_path, failed=True)
+    problems = history.published_problems(html, commit, results)
+    assert len(problems) == 1 and problems[0].startswith("a.T.time_x: no value at abc10000 for")
+    assert "(2)" in problems[0]
+
+
+def test_history_keeps_one_machine(tmp_path):
+    history = _import("benchmarks.history")
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "benchmarks.json").write_text(json.dumps({"a.T.time_x": {"type": "time"}}))
+    for machine in (history.HISTORY_MACHINE, "laptop"):
+        (results / machine).mkdir()
+        (results / machine / "r.json").write_text(json.dumps(
+            {"commit_hash": "0" * 40, "env_name": "virtualenv-py3.11", "params":
+             {"machine": machine}, "result_columns": ["result"], "results": {}}))
+    out = io.StringIO()
+    assert history.check({"results_dir": str(results)}, out=out) == 1
+    assert "machine 'laptop'" in out.getvalue() and "1 of 2" in out.getvalue()
+    assert history.check({"results_dir": str(results)}, out=io.StringIO(), machine=None) == 0
