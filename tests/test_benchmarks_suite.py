@@ -426,3 +426,35 @@ def test_history_keeps_one_machine(tmp_path):
     assert history.check({"results_dir": str(results)}, out=out) == 1
     assert "machine 'laptop'" in out.getvalue() and "1 of 2" in out.getvalue()
     assert history.check({"results_dir": str(results)}, out=io.StringIO(), machine=None) == 0
+
+
+def test_inherited_operations_skip_only_from_the_reference(common):
+    """An operation a compiled backend inherits from the NumPy backend skips (the first
+    commit's Cython backend); one it shares with it from the base class (the generic
+    ``batch_epoch`` over the backend's own ``batch_sums``/``batch_update``) is measured."""
+    class Base:
+        def batch_epoch(self):
+            pass
+
+    class Reference(Base):
+        def bmu_many(self):
+            pass
+
+    class Inherits(Reference):
+        pass
+
+    class Own(Base):
+        def bmu_many(self):
+            pass
+
+    assert common._defined_by_reference(Inherits, "bmu_many", Reference)
+    assert not common._defined_by_reference(Own, "bmu_many", Reference)
+    assert not common._defined_by_reference(Own, "batch_epoch", Reference)
+    assert not common._defined_by_reference(Inherits, "batch_epoch", Reference)
+
+
+def test_compiled_batch_epoch_is_measured(common):
+    """The compiled backends' batch epoch (the base class's, over their own kernels) runs."""
+    from minisam.backends import available_backends
+    for name in set(common.COMPILED_BACKENDS) & set(available_backends()):
+        assert common.get_backend(name, "batch_epoch").batch_epoch
