@@ -31,12 +31,15 @@ class BMUSearchReduced(BMUSearch):
     """``bmu_many`` over the first N/20 = 10,000 samples, every backend."""
 
     params = (common.BACKENDS, common.DTYPES, common.THREADS)
+    #: Short calls (10-100 ms; NumPy's 1-2 s): more samples; reruns with 3 samples differed by
+    #: up to 30 % on a 2-core VM; 15 s caps the NumPy reference's.
+    repeat = (6, 30, 15.0)
     n_samples = common.BMU_N_REDUCED
 
 
 class BMUTimeFraction:
     """A compiled backend's time as a fraction of the NumPy backend's on 2,000 samples
-    (0.05 = 20 times faster), both timed in this process in interleaved rounds (median of 3)."""
+    (0.05 = 20 times faster), both timed in this process in interleaved rounds (median of 5)."""
 
     params = (common.COMPILED_BACKENDS, common.DTYPES, common.THREADS)
     param_names = ["backend", "dtype", "threads"]

@@ -31,12 +31,15 @@ class OnlineReduced(Online):
     """The first 2,000 steps of the same schedule (the largest radii), every backend."""
 
     params = [common.BACKENDS, common.THREADS]
+    #: Short calls (10-100 ms; NumPy's 1-2 s): more samples; reruns with 3 samples differed by
+    #: up to 30 % on a 2-core VM; 15 s caps the NumPy reference's.
+    repeat = (6, 30, 15.0)
     steps = common.ONLINE_STEPS_REDUCED
 
 
 class OnlineTimeFraction:
     """A compiled backend's time as a fraction of the NumPy backend's on the first 2,000 steps
-    (0.05 = 20 times faster), both timed in this process in interleaved rounds (median of 3)."""
+    (0.05 = 20 times faster), both timed in this process in interleaved rounds (median of 5)."""
 
     params = [common.COMPILED_BACKENDS, common.THREADS]
     param_names = ["backend", "threads"]

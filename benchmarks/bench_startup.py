@@ -54,7 +54,7 @@ class FirstCallNumba:
 
     params = (list(_CALLS), ["cold", "warm"], common.THREADS)
     param_names = ["operation", "cache", "threads"]
-    repeat = (2, 5, 20.0)
+    repeat = (4, 10, 40.0)  # a fresh process per sample: 2-5 varied by up to 50 % between reruns
     timeout = 300
     backend = "numba"
 

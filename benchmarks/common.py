@@ -317,7 +317,7 @@ def timed(run) -> float:
     return time.perf_counter() - start
 
 
-def interleaved_medians(runs: dict, rounds: int = 3) -> dict:
+def interleaved_medians(runs: dict, rounds: int = 5) -> dict:
     """Median seconds of each callable in ``runs``, timed in ``rounds`` interleaved rounds
     (so a slow moment of the machine hits every one of them alike)."""
     times: dict = {name: [] for name in runs}
