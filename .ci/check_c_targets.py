@@ -25,7 +25,7 @@ from pathlib import Path
 
 CSRC = Path(__file__).resolve().parents[1] / "csrc"
 HEADERS = ["ms_platform.h", "ms_cpu.h", "ms_tie.h", "ms_barrier.h", "ms_vector.h", "ms_bmu.h",
-           "ms_online.h"]
+           "ms_online.h", "ms_masked.h"]
 WARNINGS = ["-Wall", "-Wextra", "-Werror"]
 
 #: zig targets (plus CPU levels) standing in for the cibuildwheel platforms.
@@ -59,6 +59,22 @@ void probe_search(const double *x, const double *w, const float *xf, const float
     ms_search_own_f(xf, n, 5, wf, wf, 64, st, best, second);
     ms_top2_d(x, w, n, k2);
     ms_top2_f(xf, wf, n, k2);
+}
+double probe_masked(const double *x, const double *w, const float *xf, const float *wf,
+                    double *s, float *sf, ptrdiff_t *obs, double *sums, ptrdiff_t n) {
+    double *xd = s + n;
+    float *xg = sf + n;
+    ms_zero_missing_d(x, n, xd);
+    ms_zero_missing_f(xf, n, xg);
+    ms_drop_missing_norms_d(x, n, w, n, s);
+    ms_drop_missing_norms_f(xf, n, wf, n, sf);
+    ms_masked_move_d(xd, x, obs, ms_observed_d(x, n, obs), 0.5);
+    ms_masked_move_f(xg, xf, obs, ms_observed_f(xf, n, obs), 0.5);
+    ms_masked_add_d(x, n, sums, sums + n);
+    ms_masked_add_f(xf, n, sums, sums + n);
+    return ms_masked_d2_d(x, w, n) + ms_masked_d2_f(xf, wf, n)
+           + (double)ms_masked_nearest_d(w, n, 3, x, obs, 2)
+           + (double)ms_masked_nearest_f(wf, n, 3, xf, obs, 2);
 }
 int probe_runtime(ms_barrier_t *bar, int *sense) {
     ms_barrier_wait(bar, sense, 2);

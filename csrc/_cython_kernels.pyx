@@ -67,6 +67,28 @@ cdef extern from "ms_online.h" nogil:
                    Py_ssize_t jb1, const float *v, const float *vn, const float *g,
                    const float *pad, float *dout)
 
+cdef extern from "ms_masked.h" nogil:
+    void ms_zero_missing_d(const double *x, Py_ssize_t n, double *x0)
+    void ms_zero_missing_f(const float *x, Py_ssize_t n, float *x0)
+    void ms_drop_missing_norms_d(const double *x, Py_ssize_t D, const double *wsq_t,
+                                 Py_ssize_t K, double *s)
+    void ms_drop_missing_norms_f(const float *x, Py_ssize_t D, const float *wsq_t,
+                                 Py_ssize_t K, float *s)
+    double ms_masked_d2_d(const double *x, const double *w, Py_ssize_t D)
+    double ms_masked_d2_f(const float *x, const float *w, Py_ssize_t D)
+    Py_ssize_t ms_observed_d(const double *v, Py_ssize_t D, Py_ssize_t *obs)
+    Py_ssize_t ms_observed_f(const float *v, Py_ssize_t D, Py_ssize_t *obs)
+    Py_ssize_t ms_masked_nearest_d(const double *W, Py_ssize_t K, Py_ssize_t D,
+                                   const double *v, const Py_ssize_t *obs, Py_ssize_t m)
+    Py_ssize_t ms_masked_nearest_f(const float *W, Py_ssize_t K, Py_ssize_t D,
+                                   const float *v, const Py_ssize_t *obs, Py_ssize_t m)
+    void ms_masked_move_d(double *w, const double *v, const Py_ssize_t *obs, Py_ssize_t m,
+                          double g)
+    void ms_masked_move_f(float *w, const float *v, const Py_ssize_t *obs, Py_ssize_t m,
+                          double g)
+    void ms_masked_add_d(const double *x, Py_ssize_t D, double *sums, double *counts)
+    void ms_masked_add_f(const float *x, Py_ssize_t D, double *sums, double *counts)
+
 cdef extern from "ms_bmu.h" nogil:
     Py_ssize_t ms_argmin_d(const double *s, const double *wn, Py_ssize_t K)
     Py_ssize_t ms_argmin_f(const float *s, const float *wn, Py_ssize_t K)
@@ -193,6 +215,28 @@ def openmp_max_threads():
 
 
 # ----------------------------------------------------------------------------- bmu_search
+cdef void _gemm_scores(uintptr_t gemm, bint ilp64, const floating *x, Py_ssize_t rows,
+                       const floating *W, Py_ssize_t K, Py_ssize_t D,
+                       floating *C) noexcept nogil:
+    """``C = -2 x W^T`` (``rows x K``, row-major) with the CBLAS GEMM at address ``gemm``."""
+    if floating is double:
+        if ilp64:
+            (<dgemm64_t><void *>gemm)(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS, rows, K, D,
+                                      -2.0, x, D, W, D, 0.0, C, K)
+        else:
+            (<dgemm32_t><void *>gemm)(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS,
+                                      <int32_t>rows, <int32_t>K, <int32_t>D, -2.0, x,
+                                      <int32_t>D, W, <int32_t>D, 0.0, C, <int32_t>K)
+    else:
+        if ilp64:
+            (<sgemm64_t><void *>gemm)(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS, rows, K, D,
+                                      -2.0, x, D, W, D, 0.0, C, K)
+        else:
+            (<sgemm32_t><void *>gemm)(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS,
+                                      <int32_t>rows, <int32_t>K, <int32_t>D, -2.0, x,
+                                      <int32_t>D, W, <int32_t>D, 0.0, C, <int32_t>K)
+
+
 cdef void _bmu_chunk(const floating *W, const floating *wnorm, const floating *X,
                      int64_t *index_out, floating *d2_out, int64_t *second_out,
                      Py_ssize_t K, Py_ssize_t D, Py_ssize_t start, Py_ssize_t rows,
@@ -212,22 +256,7 @@ cdef void _bmu_chunk(const floating *W, const floating *wnorm, const floating *X
         else:
             ms_search_own_f(x, rows, D, wt, wnp, Kp, <char *>C, index_out + start, sec)
     else:
-        if floating is double:
-            if ilp64:
-                (<dgemm64_t><void *>gemm)(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS, rows, K, D,
-                                          -2.0, x, D, W, D, 0.0, C, K)
-            else:
-                (<dgemm32_t><void *>gemm)(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS,
-                                          <int32_t>rows, <int32_t>K, <int32_t>D, -2.0, x,
-                                          <int32_t>D, W, <int32_t>D, 0.0, C, <int32_t>K)
-        else:
-            if ilp64:
-                (<sgemm64_t><void *>gemm)(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS, rows, K, D,
-                                          -2.0, x, D, W, D, 0.0, C, K)
-            else:
-                (<sgemm32_t><void *>gemm)(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS,
-                                          <int32_t>rows, <int32_t>K, <int32_t>D, -2.0, x,
-                                          <int32_t>D, W, <int32_t>D, 0.0, C, <int32_t>K)
+        _gemm_scores(gemm, ilp64, x, rows, W, K, D, C)
         for r in range(rows):
             if sec != NULL:
                 second = -1
@@ -1082,3 +1111,196 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
         ms_aligned_free(sidx)
         ms_aligned_free(bar)
         ms_aligned_free(hoods)
+
+
+# ----------------------------------------------------------------------------- missing values
+# The masked kernels (NaN entries of the samples are missing features): a search over the
+# observed features, per-component batch sums, and online steps that move observed components
+# only. Their loops are in ms_masked.h.
+cdef void _masked_chunk(const floating *W, const floating *wnorm, const floating *wsq_t,
+                        const floating *X, int64_t *index_out, floating *d2_out,
+                        int64_t *second_out, Py_ssize_t K, Py_ssize_t D, Py_ssize_t start,
+                        Py_ssize_t rows, floating *C, floating *x0, uintptr_t gemm,
+                        bint ilp64) noexcept nogil:
+    """Best (and optionally second-best) node of rows ``start .. start + rows - 1`` over
+    their observed features: ``C`` (``rows x K``) receives ``|w|^2 - 2 x0 . w`` from the GEMM
+    (or plain loops without one), less ``w_kd^2`` of every missing ``d``."""
+    cdef const floating *x = X + start * D
+    cdef Py_ssize_t r, k, d, best, second
+    cdef double dot
+    if floating is double:
+        ms_zero_missing_d(x, rows * D, x0)
+    else:
+        ms_zero_missing_f(x, rows * D, x0)
+    if gemm != 0:
+        _gemm_scores(gemm, ilp64, x0, rows, W, K, D, C)
+    else:
+        for r in range(rows):
+            for k in range(K):
+                dot = 0.0
+                for d in range(D):
+                    dot = dot + <double>x0[r * D + d] * <double>W[k * D + d]
+                C[r * K + k] = <floating>(-2.0 * dot)
+    for r in range(rows):
+        if floating is double:
+            ms_drop_missing_norms_d(x + r * D, D, wsq_t, K, C + r * K)
+        else:
+            ms_drop_missing_norms_f(x + r * D, D, wsq_t, K, C + r * K)
+        if second_out != NULL:
+            second = -1
+            if floating is double:
+                best = ms_top2_d(C + r * K, wnorm, K, &second)
+            else:
+                best = ms_top2_f(C + r * K, wnorm, K, &second)
+            second_out[start + r] = second
+        else:
+            if floating is double:
+                best = ms_argmin_d(C + r * K, wnorm, K)
+            else:
+                best = ms_argmin_f(C + r * K, wnorm, K)
+        if best < 0:  # only when every score is NaN
+            best = 0
+        index_out[start + r] = best
+        if floating is double:
+            d2_out[start + r] = ms_masked_d2_d(x + r * D, W + best * D, D)
+        else:
+            d2_out[start + r] = <float>ms_masked_d2_f(x + r * D, W + best * D, D)
+
+
+def masked_bmu_search(const floating[:, ::1] weights, const floating[::1] wnorm,
+                      const floating[:, ::1] wsq_t, const floating[:, ::1] data,
+                      int64_t[::1] index_out, floating[::1] d2_out, int64_t[::1] second_out,
+                      Py_ssize_t chunk, int n_threads, uintptr_t gemm, bint gemm_ilp64):
+    """Best-matching unit of every row of ``data`` over its observed features (see the
+    kernel contract): ``chunk`` rows at a time, chunks shared out dynamically between
+    ``n_threads`` threads, each with a ``chunk x n_nodes`` score buffer and a ``chunk x
+    n_features`` copy of its rows with NaN set to 0."""
+    cdef Py_ssize_t N = data.shape[0], K = weights.shape[0], D = weights.shape[1]
+    cdef Py_ssize_t n_chunks, per_scores, per_rows, c, nth
+    cdef floating *bufs = NULL
+    cdef floating *rowbufs = NULL
+    cdef int64_t *second_ptr = NULL
+    if data.shape[1] != D or wsq_t.shape[0] != D or wsq_t.shape[1] != K:
+        raise ValueError("data, weights and squared weights have inconsistent shapes")
+    if wnorm.shape[0] != K or index_out.shape[0] != N or d2_out.shape[0] != N:
+        raise ValueError("output or norm arrays have the wrong length")
+    if N == 0:
+        return
+    if K == 0:
+        raise ValueError("masked_bmu_search needs at least one node")
+    if K > MAX_NODES:
+        raise ValueError("too many nodes")
+    chunk = max(1, min(chunk, N))
+    n_chunks = (N + chunk - 1) // chunk
+    nth = max(1, min(<Py_ssize_t>n_threads, n_chunks))
+    if D == 0:
+        gemm = 0
+    per_scores = _round_up(chunk * K, 16)
+    per_rows = _round_up(chunk * D, 16)
+    try:
+        bufs = <floating *>_aligned(<size_t>(nth * per_scores) * sizeof(floating))
+        rowbufs = <floating *>_aligned(<size_t>(nth * per_rows) * sizeof(floating))
+        if bufs == NULL or rowbufs == NULL:
+            raise MemoryError()
+        if second_out.shape[0] == N:
+            second_ptr = &second_out[0]
+        for c in prange(n_chunks, nogil=True, num_threads=nth, schedule="dynamic"):
+            _masked_chunk(&weights[0, 0], &wnorm[0], &wsq_t[0, 0], &data[0, 0], &index_out[0],
+                          &d2_out[0], second_ptr, K, D, c * chunk, min(chunk, N - c * chunk),
+                          bufs + threadid() * per_scores, rowbufs + threadid() * per_rows,
+                          gemm, gemm_ilp64)
+    finally:
+        ms_aligned_free(bufs)
+        ms_aligned_free(rowbufs)
+
+
+def masked_group_sums(const floating[:, ::1] data, const int64_t[::1] index,
+                      double[:, ::1] sums_out, double[:, ::1] counts_out, int n_threads):
+    """Add the observed entries of every row of ``data`` to ``sums_out[index[i]]`` and count
+    them in ``counts_out[index[i]]`` (one count per component), in sample order (serial: the
+    pass is bound by memory bandwidth, like :func:`group_sums`)."""
+    cdef Py_ssize_t N = data.shape[0], D = data.shape[1], K = sums_out.shape[0]
+    cdef Py_ssize_t i, k
+    if (index.shape[0] != N or sums_out.shape[1] != D or counts_out.shape[0] != K
+            or counts_out.shape[1] != D):
+        raise ValueError("masked_group_sums: inconsistent shapes")
+    for i in range(N):
+        if index[i] < 0 or index[i] >= K:
+            raise IndexError(f"node index {index[i]} out of range for {K} nodes")
+    if N == 0 or D == 0:
+        return
+    with nogil:
+        for i in range(N):
+            k = index[i]
+            if floating is double:
+                ms_masked_add_d(&data[i, 0], D, &sums_out[k, 0], &counts_out[k, 0])
+            else:
+                ms_masked_add_f(&data[i, 0], D, &sums_out[k, 0], &counts_out[k, 0])
+
+
+cdef inline double _masked_influence(int kind, double dx, double dy,
+                                     double sigma) noexcept nogil:
+    """Neighbourhood ``kind`` at grid offset ``(dx, dy)`` (codes of NEIGHBOURHOOD_CODES)."""
+    cdef double d2 = dx * dx + dy * dy, c
+    if kind == 0:
+        return exp(-d2 / (2.0 * sigma * sigma))
+    if kind == 1:
+        return 1.0 if d2 <= sigma * sigma else 0.0
+    if kind == 2:
+        c = 2.0 * sigma * sigma
+        return exp(-d2 / c) * (1.0 - (2.0 / c) * d2)
+    if kind == 3:
+        return 1.0 if fabs(dx) < sigma and fabs(dy) < sigma else 0.0
+    return fmax(0.0, sigma - fabs(dx)) * fmax(0.0, sigma - fabs(dy))
+
+
+def masked_train_online(floating[:, ::1] weights, const floating[:, ::1] data,
+                        const int64_t[::1] order, const double[::1] alphas,
+                        const double[::1] sigmas, const double[:, ::1] coords, int kind,
+                        double skip_below, int n_threads, periods=None):
+    """``len(order)`` online steps on samples with missing values, in place (see the kernel
+    contract): the winner over the sample's observed features (ties: lowest index), then
+    every node whose influence is at least ``skip_below`` moves its observed components.
+    Serial."""
+    cdef Py_ssize_t K = weights.shape[0], D = weights.shape[1], T = order.shape[0]
+    cdef Py_ssize_t t, k, m, bmu
+    cdef double p0 = 0.0, p1 = 0.0, g, dx, dy
+    cdef const floating *v
+    cdef Py_ssize_t *obs = NULL
+    if data.shape[1] != D or coords.shape[0] != K or coords.shape[1] != 2:
+        raise ValueError("masked_train_online: inconsistent shapes")
+    if alphas.shape[0] < T or sigmas.shape[0] < T:
+        raise ValueError("masked_train_online: schedules shorter than the steps")
+    for t in range(T):
+        if order[t] < 0 or order[t] >= data.shape[0]:
+            raise IndexError(f"sample index {order[t]} out of range")
+    if periods is not None:
+        p0 = float(periods[0])
+        p1 = float(periods[1])
+    if T == 0 or K == 0:
+        return
+    obs = <Py_ssize_t *>_aligned(<size_t>(D + 1) * sizeof(Py_ssize_t))
+    if obs == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            for t in range(T):
+                v = &data[order[t], 0]
+                if floating is double:
+                    m = ms_observed_d(v, D, obs)
+                    bmu = ms_masked_nearest_d(&weights[0, 0], K, D, v, obs, m)
+                else:
+                    m = ms_observed_f(v, D, obs)
+                    bmu = ms_masked_nearest_f(&weights[0, 0], K, D, v, obs, m)
+                for k in range(K):
+                    dx = _wrap(coords[k, 0] - coords[bmu, 0], p0)
+                    dy = _wrap(coords[k, 1] - coords[bmu, 1], p1)
+                    g = _masked_influence(kind, dx, dy, sigmas[t]) * alphas[t]
+                    if fabs(g) < skip_below:
+                        continue
+                    if floating is double:
+                        ms_masked_move_d(&weights[k, 0], v, obs, m, g)
+                    else:
+                        ms_masked_move_f(&weights[k, 0], v, obs, m, g)
+    finally:
+        ms_aligned_free(obs)

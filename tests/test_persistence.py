@@ -228,7 +228,7 @@ def test_npz_with_wrong_format_marker(rng, tmp_path):
         MiniSam.load(tmp_path / "m.npz")
 
 
-@pytest.mark.parametrize("version", [0, 3, 99])
+@pytest.mark.parametrize("version", [0, 4, 99])
 def test_wrong_format_version(rng, tmp_path, version):
     fields = saved_model_fields(rng, tmp_path)
     fields["format_version"] = np.array(version, dtype=np.int64)

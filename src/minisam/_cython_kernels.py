@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from minisam._kernel_variants import load
 
-__all__ = ["VARIANT", "bmu_many", "bmu_search", "build_info", "group_sums", "openmp_enabled",
+__all__ = ["VARIANT", "bmu_many", "bmu_search", "build_info", "group_sums",
+           "masked_bmu_search", "masked_group_sums", "masked_train_online", "openmp_enabled",
            "openmp_max_threads", "train_online", "x86_64_level"]
 
 VARIANT, _kernels = load()
@@ -20,4 +21,7 @@ group_sums = _kernels.group_sums
 openmp_enabled = _kernels.openmp_enabled
 openmp_max_threads = _kernels.openmp_max_threads
 train_online = _kernels.train_online
+masked_bmu_search = _kernels.masked_bmu_search
+masked_group_sums = _kernels.masked_group_sums
+masked_train_online = _kernels.masked_train_online
 x86_64_level = _kernels.x86_64_level

@@ -20,7 +20,8 @@ from llvmlite import ir
 from numba import prange, types
 from numba.extending import intrinsic
 
-__all__ = ["SERIAL", "bmu_search", "group_sums", "train_online"]
+__all__ = ["SERIAL", "bmu_search", "group_sums", "masked_bmu_search", "masked_group_sums",
+           "masked_train_online", "train_online"]
 
 
 def _jit(**options):
@@ -467,6 +468,117 @@ def _train_online_features_major(wt, data, order, alphas, sigmas, coords, grid_y
         bmu = _first_min(dist)
 
 
+# ----------------------------------------------------------------------------- missing values
+@_jit(nogil=True)
+def _zero_missing(data, start, rows, x0):
+    """``x0[:rows] = data[start:start + rows]`` with every NaN (missing value) set to 0."""
+    for r in range(rows):
+        x = data[start + r]
+        out = x0[r]
+        for d in range(x.shape[0]):
+            out[d] = 0.0 if np.isnan(x[d]) else x[d]
+
+
+@_jit(nogil=True)
+def _drop_missing_norms(x, wsq_t, scores_row):
+    """Remove ``w_kd^2`` of every missing feature ``d`` of ``x`` from the row's scores, which
+    held ``|w_k|^2 - 2 x0 . w_k``: what remains is the distance over the observed features
+    (up to the sample's own ``|x_obs|^2``, the same for every node)."""
+    for d in range(x.shape[0]):
+        if np.isnan(x[d]):
+            column = wsq_t[d]
+            for node in range(scores_row.shape[0]):
+                scores_row[node] -= column[node]
+
+
+@_jit(nogil=True)
+def _masked_exact_d2(x, w):
+    total = 0.0
+    for d in range(x.shape[0]):
+        if not np.isnan(x[d]):
+            diff = np.float64(x[d]) - np.float64(w[d])
+            total += diff * diff
+    return total
+
+
+@_jit(nogil=True, parallel=True)
+def _masked_bmu_search(weights, wnorm, wsq_t, data, index_out, d2_out, second_out, chunk,
+                       n_workers, gemm, ilp64):
+    n_samples, n_features = data.shape
+    n_nodes = weights.shape[0]
+    n_chunks = (n_samples + chunk - 1) // chunk
+    want_second = second_out.shape[0] == n_samples
+    n_workers = max(1, min(n_workers, n_chunks))
+    buffers = np.empty((n_workers, chunk, n_nodes), dtype=weights.dtype)
+    filled = np.empty((n_workers, chunk, n_features), dtype=weights.dtype)
+    for worker in prange(n_workers):
+        scores = buffers[worker]
+        x0 = filled[worker]
+        for c in range(worker, n_chunks, n_workers):
+            start = c * chunk
+            rows = min(chunk, n_samples - start)
+            _zero_missing(data, start, rows, x0)
+            _gemm_scores(gemm, ilp64, weights, x0, 0, rows, scores)
+            for r in range(rows):
+                i = start + r
+                _drop_missing_norms(data[i], wsq_t, scores[r])
+                if want_second:
+                    best_k, second_k = _top2(scores[r], wnorm)
+                    second_out[i] = second_k
+                else:
+                    best_k = _first_equal(scores[r], wnorm, _row_min(scores[r], wnorm))
+                index_out[i] = best_k
+                d2_out[i] = _masked_exact_d2(data[i], weights[best_k])
+
+
+@_jit(nogil=True)
+def _masked_group_sums(data, index, sums_out, counts_out):
+    n_samples, n_features = data.shape
+    for i in range(n_samples):
+        k = index[i]
+        for d in range(n_features):
+            value = data[i, d]
+            if not np.isnan(value):
+                sums_out[k, d] += value
+                counts_out[k, d] += 1.0
+
+
+@_jit(nogil=True)
+def _masked_train_online(weights, data, order, alphas, sigmas, coords, kind, skip_below,
+                         periods):
+    n_nodes, n_features = weights.shape
+    observed = np.empty(n_features, dtype=np.int64)
+    dtype = weights.dtype.type
+    for t in range(order.shape[0]):
+        v = data[order[t]]
+        m = 0
+        for d in range(n_features):
+            if not np.isnan(v[d]):
+                observed[m] = d
+                m += 1
+        best = np.inf
+        bmu = 0
+        for k in range(n_nodes):
+            total = 0.0
+            for q in range(m):
+                diff = np.float64(v[observed[q]]) - np.float64(weights[k, observed[q]])
+                total += diff * diff
+            if total < best:
+                best = total
+                bmu = k
+        alpha = alphas[t]
+        sigma = sigmas[t]
+        for k in range(n_nodes):
+            dx = _wrap(coords[k, 0] - coords[bmu, 0], periods[0])
+            dy = _wrap(coords[k, 1] - coords[bmu, 1], periods[1])
+            g = _influence(kind, dx, dy, sigma) * alpha
+            if abs(g) < skip_below:
+                continue
+            for q in range(m):
+                d = observed[q]
+                weights[k, d] += dtype(g * (v[d] - weights[k, d]))
+
+
 # ----------------------------------------------------------------------------- contract
 def bmu_search(weights, wnorm, data, index_out, d2_out, second_out, chunk, n_threads, gemm,
                gemm_ilp64):
@@ -478,6 +590,36 @@ def bmu_search(weights, wnorm, data, index_out, d2_out, second_out, chunk, n_thr
 def group_sums(data, index, sums_out, counts_out, n_threads):
     """Contract entry point: see :mod:`minisam.backends.compiled`."""
     _group_sums(data, index, sums_out, counts_out)
+
+
+def masked_bmu_search(weights, wnorm, wsq_t, data, index_out, d2_out, second_out, chunk,
+                      n_threads, gemm, gemm_ilp64):
+    """Contract entry point: see :mod:`minisam.backends.compiled`."""
+    _masked_bmu_search(weights, wnorm, wsq_t, data, index_out, d2_out, second_out, int(chunk),
+                       int(n_threads), int(gemm), bool(gemm_ilp64))
+
+
+def masked_group_sums(data, index, sums_out, counts_out, n_threads):
+    """Contract entry point: see :mod:`minisam.backends.compiled` (serial: the pass is bound
+    by memory bandwidth)."""
+    _masked_group_sums(data, index, sums_out, counts_out)
+
+
+def masked_train_online(weights, data, order, alphas, sigmas, coords, kind, skip_below,
+                        n_threads, periods=None):
+    """Contract entry point: see :mod:`minisam.backends.compiled` (serial)."""
+    if order.shape[0] == 0:
+        return
+    periods = np.zeros(2) if periods is None else np.ascontiguousarray(periods,
+                                                                        dtype=np.float64)
+    _masked_train_online(weights, data, order, alphas, sigmas, coords, int(kind),
+                         float(skip_below), periods)
+
+
+def _serial_masked_bmu_search(weights, wnorm, wsq_t, data, index_out, d2_out, second_out,
+                              chunk, n_threads, gemm, gemm_ilp64):
+    _serial(_masked_bmu_search)(weights, wnorm, wsq_t, data, index_out, d2_out, second_out,
+                                int(chunk), 1, int(gemm), bool(gemm_ilp64))
 
 
 _SERIAL_TWINS: dict = {}
@@ -550,4 +692,6 @@ def _check_tables(tables, n_steps, n_nodes):
 #: run (a child forked after the parent's parallel kernels ran: see :mod:`minisam._processes`).
 #: Same results as the parallel ones, bit for bit.
 SERIAL = SimpleNamespace(bmu_search=_serial_bmu_search, group_sums=_serial_group_sums,
-                         train_online=train_online)
+                         train_online=train_online, masked_bmu_search=_serial_masked_bmu_search,
+                         masked_group_sums=masked_group_sums,
+                         masked_train_online=masked_train_online)

@@ -2,7 +2,8 @@
 
 A file holds the weights, every hyper-parameter, the random generator's state (as JSON), the
 file-format version and the version of minisam that wrote it. Format 2 adds the map's
-``topology`` and ``toroidal`` fields; format-1 files (rectangular, planar maps) still load.
+``topology`` and ``toroidal`` fields, format 3 ``nan_policy``; format-1 files (rectangular,
+planar maps) and format-2 files (``nan_policy='raise'``) still load.
 Loading uses ``allow_pickle=False`` and checks every field, so a foreign or damaged file raises a
 ``ValueError`` that says what is wrong instead of executing or half-loading anything.
 """
@@ -20,10 +21,11 @@ from minisam._version import __version__
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "save"]
 
 FORMAT_NAME = "minisam.MiniSam"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Formats this version reads, and the defaults of the fields added since format 1.
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 _ADDED_IN_2 = {"topology": "rectangular", "toroidal": False}
+_ADDED_IN_3 = {"nan_policy": "raise"}
 
 _INT_FIELDS = ("x", "y", "input_len")
 _FLOAT_FIELDS = ("sigma", "learning_rate")
@@ -31,7 +33,7 @@ _STR_FIELDS = ("neighborhood_function", "backend", "rng_state")
 
 
 def save(path, *, weights, x, y, input_len, sigma, learning_rate, neighborhood_function,
-         random_seed, backend, rng_state, topology, toroidal) -> None:
+         random_seed, backend, rng_state, topology, toroidal, nan_policy) -> None:
     """Write a model file to exactly ``path`` (no extension is added)."""
     fields = {
         "format": np.array(FORMAT_NAME),
@@ -50,6 +52,7 @@ def save(path, *, weights, x, y, input_len, sigma, learning_rate, neighborhood_f
         "rng_state": np.array(rng_state),
         "topology": np.array(topology),
         "toroidal": np.array(bool(toroidal)),
+        "nan_policy": np.array(nan_policy),
     }
     with open(path, "wb") as handle:
         np.savez(handle, **fields)
@@ -96,7 +99,7 @@ def load(path) -> dict:
                          f"({__version__}) reads formats "
                          f"{', '.join(map(str, READABLE_VERSIONS))}")
     required = ("weights", "random_seed", *_INT_FIELDS, *_FLOAT_FIELDS, *_STR_FIELDS,
-                *(_ADDED_IN_2 if version >= 2 else ()))
+                *(_ADDED_IN_2 if version >= 2 else ()), *(_ADDED_IN_3 if version >= 3 else ()))
     missing = [name for name in required if name not in arrays]
     if missing:
         raise ValueError(f"{source} is damaged: missing field(s) {missing}")
@@ -117,6 +120,10 @@ def load(path) -> dict:
         fields["toroidal"] = bool(_scalar("toroidal", arrays["toroidal"], "b", source))
     else:
         fields.update(_ADDED_IN_2)
+    if version >= 3:
+        fields["nan_policy"] = str(_scalar("nan_policy", arrays["nan_policy"], "U", source))
+    else:
+        fields.update(_ADDED_IN_3)
     weights = arrays["weights"]
     if weights.dtype not in (np.float32, np.float64) or weights.ndim != 3:
         raise ValueError(f"{source}: weights must be a 3-D float32/float64 array, got "

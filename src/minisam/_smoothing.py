@@ -79,18 +79,22 @@ def smooth(sums: np.ndarray, counts: np.ndarray, sigma: float, coords: np.ndarra
            neighbourhood: str, periods=None, shape=None):
     """Return ``(num, den)``: ``H @ sums`` and ``H @ counts`` (float64).
 
-    ``shape`` (the map's ``(x, y)``) lets the gaussian be separable on layouts whose columns,
-    not rows, are the lines of the lattice.
+    ``counts`` is ``(n_nodes,)`` or, with missing values, ``(n_nodes, n_features)`` (one count
+    per component); ``den`` has its shape. ``shape`` (the map's ``(x, y)``) lets the gaussian
+    be separable on layouts whose columns, not rows, are the lines of the lattice.
     """
     n_nodes, n_features = sums.shape
+    per_node = counts.ndim == 1
     if neighbourhood == "gaussian":
-        both = _separable_gaussian(np.concatenate([sums, counts[:, None]], axis=1), coords,
-                                   sigma, periods, shape)
+        both = _separable_gaussian(
+            np.concatenate([sums, counts[:, None] if per_node else counts], axis=1), coords,
+            sigma, periods, shape)
         if both is not None:
-            return both[:, :n_features], both[:, n_features]
-    occupied = np.flatnonzero(counts)
+            return both[:, :n_features], (both[:, n_features] if per_node
+                                          else both[:, n_features:])
+    occupied = np.flatnonzero(counts if per_node else counts.any(axis=1))
     num = np.empty((n_nodes, n_features))
-    den = np.empty(n_nodes)
+    den = np.empty(counts.shape)
     rows = max(1, _BLOCK_ELEMENTS // max(1, occupied.size))
     for start in range(0, n_nodes, rows):
         stop = min(n_nodes, start + rows)
@@ -104,8 +108,13 @@ def smooth(sums: np.ndarray, counts: np.ndarray, sigma: float, coords: np.ndarra
 def apply_batch_rule(weights: np.ndarray, sums: np.ndarray, counts: np.ndarray, alpha: float,
                      sigma: float, coords: np.ndarray, neighbourhood: str,
                      periods=None, shape=None) -> None:
-    """``w = (1 - alpha) w + alpha num / den`` in place, for nodes with ``den > 0``."""
+    """``w = (1 - alpha) w + alpha num / den`` in place, where ``den > 0``: per node, or per
+    component when ``counts`` has one column per feature (missing values)."""
     num, den = smooth(sums, counts, sigma, coords, neighbourhood, periods, shape)
+    if den.ndim == 1:
+        visited = den > 0
+        target = num[visited] / den[visited, None]
+        weights[visited] = (1.0 - alpha) * weights[visited] + alpha * target
+        return
     visited = den > 0
-    target = num[visited] / den[visited, None]
-    weights[visited] = (1.0 - alpha) * weights[visited] + alpha * target
+    weights[visited] = (1.0 - alpha) * weights[visited] + alpha * (num[visited] / den[visited])

@@ -116,23 +116,50 @@ def _as_float_array(name: str, value, dtype: np.dtype) -> np.ndarray:
     return converted
 
 
-def _check_finite(name: str, array: np.ndarray) -> None:
+def _check_finite(name: str, array: np.ndarray, nan_policy: str | None = None) -> None:
+    """Refuse NaN and infinity; under ``nan_policy='mask'`` refuse infinity and rows (of a 2-D
+    array) or vectors with no observed value, NaN being a missing value."""
+    if nan_policy == "mask":
+        infinite = np.isinf(array)
+        if infinite.any():
+            bad = np.argwhere(infinite)[0]
+            where = ", ".join(str(int(i)) for i in bad)
+            raise ValueError(f"{name} must not contain infinity (after conversion to "
+                             f"{array.dtype}; NaN marks a missing value under "
+                             f"nan_policy='mask'); found {array[tuple(bad)]} at index ({where})")
+        missing = np.isnan(array)
+        if array.ndim == 1 and array.size and missing.all():
+            raise ValueError(f"{name} has no observed value (every entry is NaN): nothing to "
+                             f"match it on")
+        if array.ndim == 2 and array.shape[1]:
+            empty = np.flatnonzero(missing.all(axis=1))
+            if empty.size:
+                raise ValueError(f"{name} row {int(empty[0])} has no observed value (every "
+                                 f"entry is NaN; {empty.size} such row(s)): drop it, it has no "
+                                 f"best-matching unit")
+        return
     if not np.isfinite(array).all():
         bad = np.argwhere(~np.isfinite(array))[0]
         where = ", ".join(str(int(i)) for i in bad)
+        hint = (" (nan_policy='mask' treats NaN as missing values)"
+                if nan_policy == "raise" and np.isnan(array[tuple(bad)]) else "")
         raise ValueError(f"{name} must contain only finite values (after conversion to "
-                         f"{array.dtype}); found {array[tuple(bad)]} at index ({where})")
+                         f"{array.dtype}); found {array[tuple(bad)]} at index ({where}){hint}")
 
 
-def check_data(name: str, value, input_len: int, dtype: np.dtype) -> np.ndarray:
+def check_data(name: str, value, input_len: int, dtype: np.dtype, *,
+               nan_policy: str | None = None) -> np.ndarray:
     """Return ``value`` as a C-contiguous ``(n_samples, input_len)`` array of ``dtype``.
 
     Raises if it is not 2-D, has no rows, has the wrong number of columns, is not numeric or
-    holds NaN or infinity (including values that overflow ``dtype``).
+    holds NaN or infinity (including values that overflow ``dtype``). Under
+    ``nan_policy='mask'`` NaN entries are missing values and pass, but infinity and rows
+    with no observed value do not; ``'raise'`` (MiniSam's default) points to that option
+    when it finds a NaN.
     """
     array = _as_float_array(name, value, dtype)
     check_data_shape(name, array.shape, input_len)
-    _check_finite(name, array)
+    _check_finite(name, array, nan_policy)
     return array
 
 
@@ -148,13 +175,15 @@ def check_data_shape(name: str, shape: tuple, input_len: int) -> None:
                          f"{shape}")
 
 
-def check_vector(name: str, value, input_len: int, dtype: np.dtype) -> np.ndarray:
-    """Return ``value`` as a contiguous 1-D array of ``input_len`` finite values."""
+def check_vector(name: str, value, input_len: int, dtype: np.dtype, *,
+                 nan_policy: str | None = None) -> np.ndarray:
+    """Return ``value`` as a contiguous 1-D array of ``input_len`` finite values (NaN allowed
+    as missing values, not all of them, under ``nan_policy='mask'``)."""
     array = _as_float_array(name, value, dtype)
     if array.ndim != 1 or array.shape[0] != input_len:
         raise ValueError(f"{name} must be a 1-D array of {input_len} values (input_len), got "
                          f"shape {array.shape}")
-    _check_finite(name, array)
+    _check_finite(name, array, nan_policy)
     return array
 
 

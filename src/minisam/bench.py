@@ -417,6 +417,78 @@ def bench_dask(table, repeats, quick):
     return results
 
 
+_MASKED_PEAK_SCRIPT = """
+import json, sys, numpy as np
+from minisam import _missing
+from minisam.backends import make_backend
+def status(key):
+    for line in open('/proc/self/status'):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+backend = make_backend(sys.argv[1], int(sys.argv[2]))
+rng = np.random.default_rng(5)
+data = rng.random((200_000, 64)).astype(np.float32)
+data[rng.random(data.shape) < 0.1] = np.nan
+weights = rng.random((2500, 64)).astype(np.float32)
+_missing.search(backend, weights, data[:64])  # compile and load everything first
+open('/proc/self/clear_refs', 'w').write('5')  # reset the peak resident set
+before = status('VmRSS')
+index, d2 = _missing.search(backend, weights, data)
+print(json.dumps(status('VmHWM') - before))
+"""
+
+
+def bench_missing(table, backends, repeats, quick):
+    """Missing values, 10 % of the entries NaN, float32, runs interleaved with the dense
+    twin: the BMU search N=200,000, D=64, K=2,500 and one batch epoch of a 50x50 map,
+    N=100,000, D=64; and the masked search's extra memory (Linux)."""
+    from minisam import _missing
+
+    rng = np.random.default_rng(7)
+    n, dim, nodes = 200_000, 64, 2500
+    dense = rng.random((n, dim)).astype(np.float32)
+    gappy = dense.copy()
+    gappy[rng.random(gappy.shape) < 0.1] = np.nan
+    weights = rng.random((nodes, dim)).astype(np.float32)
+    coords = reference.grid_coordinates(50, 50)
+    results = {}
+    for name, backend in backends.items():
+        if name == "numpy":
+            continue  # the oracle: minutes per run
+        _missing.search(backend, weights, gappy[:256])  # compile / warm up
+
+        def epoch(data, masked, b=backend):
+            sums = np.zeros(weights.shape)
+            counts = np.zeros(weights.shape if masked else nodes)
+            _missing.batch_sums(b, weights, data, sums, counts)
+            b.batch_update(weights.copy(), sums, counts, 0.5, 5.0, coords, "gaussian")
+
+        epoch(gappy[:512], True)
+        runs = {"BMU dense": lambda b=backend: b.bmu_many(weights, dense),
+                "BMU 10% missing": lambda b=backend: _missing.search(b, weights, gappy),
+                "batch dense": lambda: epoch(dense[:100_000], False),
+                "batch 10% missing": lambda: epoch(gappy[:100_000], True)}
+        print(f"missing values ({name}, runs interleaved)", flush=True)
+        medians = _interleaved_medians(runs, repeats)
+        for label, seconds in medians.items():
+            kind = label.split()[0]
+            base = medians[f"{kind} dense"]
+            workload = (f"missing: BMU N={n} D={dim} K={nodes} f32" if kind == "BMU"
+                        else "missing: batch 50x50 N=100000 D=64 f32")
+            table.add(f"{workload}, {label.split(' ', 1)[1]}", name, f"{seconds:.3f} s",
+                      f"{seconds / base:.2f}x dense")
+            results[(name, label)] = seconds
+        if os.path.exists("/proc/self/clear_refs"):
+            out = subprocess.run([sys.executable, "-c", _MASKED_PEAK_SCRIPT, name,
+                                  str(backend.n_threads)], capture_output=True, text=True,
+                                 check=True)
+            extra = json.loads(out.stdout.strip().splitlines()[-1])
+            table.add(f"missing: BMU peak memory N={n} f32", name, f"{extra / 2**20:.1f} MiB",
+                      "outputs (index + distance) included")
+            results[(name, "memory")] = extra
+    return results
+
+
 def _first_call_latency(name: str) -> float:
     script = ("import time, numpy as np; from minisam.backends import make_backend;"
               f"b = make_backend({name!r}, 1); w = np.random.random((16, 3));"
@@ -434,7 +506,7 @@ def main(argv=None) -> None:
                         help="threads per backend (default: all available CPUs)")
     parser.add_argument("--only", nargs="*", default=None,
                         choices=["challenge", "online", "batch", "bmu", "memory",
-                                 "topology", "dask"],
+                                 "topology", "missing", "dask"],
                         help="run only these workloads")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
     args = parser.parse_args(argv)
@@ -452,7 +524,8 @@ def main(argv=None) -> None:
           f"{os.cpu_count()} CPUs, {n_threads} thread(s), OpenMP={openmp_enabled()}, "
           f"Cython kernels={kernels}, backends={list(backends)}", flush=True)
     table = _Table()
-    wanted = set(args.only or ["challenge", "online", "batch", "bmu", "memory", "topology"])
+    wanted = set(args.only or ["challenge", "online", "batch", "bmu", "memory", "topology",
+                               "missing"])
     for name in ("numba",):
         if name in backends:
             table.add("first call", name, f"{_first_call_latency(name):.2f} s",
@@ -469,6 +542,8 @@ def main(argv=None) -> None:
         bench_peak_memory(table, list(backends), n_threads)
     if "topology" in wanted:
         bench_topology(table, backends, repeats, args.quick)
+    if "missing" in wanted:
+        bench_missing(table, backends, repeats, args.quick)
     if "dask" in wanted:  # only when asked for: needs minisam[dask] and writes 2.4 GiB
         bench_dask(table, 3, args.quick)
     if args.markdown:

@@ -13,7 +13,9 @@ How an epoch runs
   compiled kernels (GIL-free, so the threaded scheduler runs chunks in parallel) find the
   chunk's best-matching units and add its samples up per node, giving float64 sums
   ``(n_nodes, n_features)`` and counts ``(n_nodes,)``: ``n_nodes * (n_features + 1) * 8``
-  bytes per chunk whatever its number of rows.
+  bytes per chunk whatever its number of rows. Under ``nan_policy='mask'`` the counts are
+  per component, ``(n_nodes, n_features)`` (``2 * n_nodes * n_features * 8`` bytes), so
+  that each component is divided by its own count (see :mod:`minisam._missing`).
 * The partial sums are combined by a tree, :data:`SPLIT_EVERY` parts per task, so the client
   receives one set of sums.
 * The neighbourhood smoothing and the batch rule run on the client with
@@ -53,6 +55,7 @@ except ImportError as exc:  # pragma: no cover - only without the optional depen
     raise ImportError("minisam.dask needs Dask: pip install 'minisam[dask]'") from exc
 
 from minisam import _minisom_core as core
+from minisam import _missing
 from minisam._blas import find_blas, single_threaded_blas
 from minisam._validation import check_data, check_data_shape, check_positive_int
 from minisam._watch import Watch
@@ -122,9 +125,10 @@ def as_dask_array(data, input_len: int, *, minisom: bool = False) -> da.Array:
     return data
 
 
-def _minisam_block(block, offset: int, input_len: int, dtype: str, check: bool) -> np.ndarray:
+def _minisam_block(block, offset: int, input_len: int, dtype: str, check: bool,
+                   nan_policy: str = "raise") -> np.ndarray:
     """One chunk as the model's C-contiguous float array (checked as the in-memory path
-    checks the whole array when ``check``)."""
+    checks the whole array, under the model's ``nan_policy``, when ``check``)."""
     dtype = np.dtype(dtype)
     if block.shape[0] == 0:
         return np.empty((0, input_len), dtype=dtype)
@@ -132,7 +136,7 @@ def _minisam_block(block, offset: int, input_len: int, dtype: str, check: bool) 
         with np.errstate(over="ignore"):
             return np.ascontiguousarray(block, dtype=dtype)
     try:
-        return check_data("data", block, input_len, dtype)
+        return check_data("data", block, input_len, dtype, nan_policy=nan_policy)
     except ValueError as exc:
         raise ValueError(f"{exc} (index within the chunk of rows {offset} to "
                          f"{offset + block.shape[0] - 1})") from None
@@ -219,23 +223,21 @@ def _map_reduce(chunks: _Chunks, func, *args, also=()):
 
 # ----------------------------------------------------------------------------- MiniSam tasks
 def _minisam_sums(block, offset, weights, spec):
-    backend_name, threads, input_len, dtype, check = spec
-    data = _minisam_block(block, offset, input_len, dtype, check)
+    backend_name, threads, input_len, dtype, nan_policy, check = spec
+    data = _minisam_block(block, offset, input_len, dtype, check, nan_policy)
     sums = np.zeros((weights.shape[0], input_len))
-    counts = np.zeros(weights.shape[0])
+    # With missing values possible, one count per component (the same shape in every chunk).
+    counts = np.zeros(weights.shape if nan_policy == "mask" else weights.shape[0])
     if data.shape[0]:
         # the engine's own first half of a batch epoch: the in-memory path's sums
-        _engine(backend_name, threads)[1].batch_sums(weights, data, sums, counts)
+        _missing.batch_sums(_engine(backend_name, threads)[1], weights, data, sums, counts)
     return sums, counts
 
 
 def _minisam_search(block, offset, weights, spec, second=False):
-    backend_name, threads, input_len, dtype = spec
-    data = _minisam_block(block, offset, input_len, dtype, True)
-    backend = _engine(backend_name, threads)[0]
-    if second:
-        return data, backend.top2_many(weights, data)
-    return data, backend.bmu_many(weights, data)
+    backend_name, threads, input_len, dtype, nan_policy = spec
+    data = _minisam_block(block, offset, input_len, dtype, True, nan_policy)
+    return data, _missing.search(_engine(backend_name, threads)[0], weights, data, second)
 
 
 def _minisam_winners_block(block, weights, spec, block_info=None):
@@ -383,7 +385,7 @@ def train_batch(model, data, num_iteration: int, verbose: bool = False, *, progr
         with watch:
             for epoch, (alpha, sigma) in enumerate(zip(alphas, sigmas, strict=True)):
                 spec = (model._backend.name, threads, model.input_len, model.dtype.name,
-                        epoch == 0)
+                        model.nan_policy, epoch == 0)
                 (sums, counts), = _map_reduce(chunks, _minisam_sums, _shared(flat), spec)
                 model._backend.batch_update(flat, sums, counts, float(alpha), float(sigma),
                                             grid.coords, model.neighborhood_function,
@@ -425,7 +427,7 @@ def _minisom_epoch(som, chunks, flat, eta, sig, threads, kind, check) -> None:
 # ----------------------------------------------------------------------------- scoring
 def _minisam_spec(model, x):
     return (model._backend.name, _threads_per_task(model.n_jobs, x), model.input_len,
-            model.dtype.name)
+            model.dtype.name, model.nan_policy)
 
 
 def _minisom_spec(som, x):
@@ -552,9 +554,10 @@ def random_weights_init(model, data) -> None:
     state = model._rng.bit_generator.state
     try:
         picks = model._rng.integers(0, x.shape[0], size=model.grid.n_nodes)
-        rows = check_data("data", np.asarray(x[picks].compute()), model.input_len, model.dtype)
+        rows = check_data("data", np.asarray(x[picks].compute()), model.input_len, model.dtype,
+                          nan_policy=model.nan_policy)
     except BaseException:
         model._rng.bit_generator.state = state
         raise
-    model._weights = rows.reshape(model.x, model.y, model.input_len).copy()
+    model._set_initial_rows(rows)
 

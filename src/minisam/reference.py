@@ -17,6 +17,10 @@ Conventions shared with the kernels
   ``d`` along it is replaced by its minimum image ``min(|d| mod p, p - |d| mod p)``. ``None`` or
   zeros: a planar map.
 * Ties in a best-matching-unit search go to the lowest node index.
+* Missing values (the masked functions): NaN entries of ``data`` are missing. Distances are
+  sums over the sample's observed features only (unscaled: the API layer reports them scaled
+  by ``n_features / n_observed``), online steps move only the observed components, and batch
+  sums count every component separately (``counts`` of shape ``(n_nodes, n_features)``).
 * Neighbourhood functions map the grid offset between a node and the winner and a radius
   ``sigma`` to an influence. ``gaussian``, ``bubble`` and ``mexican_hat`` depend on the squared
   distance ``d2 = dx^2 + dy^2`` only; ``minisom_bubble`` and ``triangle`` are products of one
@@ -37,6 +41,10 @@ __all__ = [
     "batch_sums",
     "batch_update",
     "bmu_many",
+    "masked_batch_sums",
+    "masked_bmu_many",
+    "masked_top2_many",
+    "masked_train_online",
     "bmu_one",
     "bubble",
     "gaussian",
@@ -295,9 +303,13 @@ def batch_update(weights: np.ndarray, sums: np.ndarray, counts: np.ndarray, alph
                  sigma: float, coords: np.ndarray, neighbourhood: str, periods=None) -> None:
     """The batch rule from per-node sums and counts, in place: ``num = H sums``,
     ``den = H counts`` (``H`` the neighbourhood between the nodes) and
-    ``w = (1 - alpha) w + alpha num / den`` where ``den > 0`` (see :func:`batch_epoch`)."""
+    ``w = (1 - alpha) w + alpha num / den`` where ``den > 0`` (see :func:`batch_epoch`).
+
+    ``counts`` is ``(n_nodes,)`` (one count per node) or ``(n_nodes, n_features)`` (one per
+    component, from :func:`masked_batch_sums`): then each component has its own denominator
+    and is updated only where it is positive."""
     n_nodes = weights.shape[0]
-    occupied = np.flatnonzero(counts)
+    occupied = np.flatnonzero(counts if counts.ndim == 1 else counts.any(axis=1))
     rows = max(1, _BLOCK_ELEMENTS // max(1, occupied.size))
     for start in range(0, n_nodes, rows):
         stop = min(n_nodes, start + rows)
@@ -305,10 +317,12 @@ def batch_update(weights: np.ndarray, sums: np.ndarray, counts: np.ndarray, alph
                                  periods)
         num = h @ sums[occupied]
         den = h @ counts[occupied]
+        if den.ndim == 1:  # one count per node: the same denominator for every component
+            den = np.repeat(den[:, None], weights.shape[1], axis=1)
         visited = den > 0
-        target = num[visited] / den[visited, None]
         block = weights[start:stop]
-        block[visited] = (1.0 - alpha) * block[visited] + alpha * target
+        block[visited] = (1.0 - alpha) * block[visited] + alpha * (num[visited]
+                                                                   / den[visited])
 
 
 def batch_epoch(weights: np.ndarray, data: np.ndarray, alpha: float, sigma: float,
@@ -327,3 +341,72 @@ def batch_epoch(weights: np.ndarray, data: np.ndarray, alpha: float, sigma: floa
     counts = np.zeros(n_nodes, dtype=np.float64)
     batch_sums(weights, data, sums, counts)
     batch_update(weights, sums, counts, alpha, sigma, coords, neighbourhood, periods)
+
+
+# --------------------------------------------------------------------------- missing values
+def _masked_block_distances(weights: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """``sum over observed d of (x_d - w_d)^2`` for every row of ``block`` and node."""
+    diff = block[:, None, :] - weights[None, :, :]
+    diff[np.isnan(diff)] = 0.0  # a missing feature contributes nothing
+    return np.einsum("nkd,nkd->nk", diff, diff)
+
+
+def masked_bmu_many(weights: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Best-matching unit of every row of ``data`` over its observed (non-NaN) features.
+
+    Returns ``(index int64[n], d2[n])`` with ``d2`` the squared distance over the observed
+    features (not scaled), in the dtype of ``weights``. Ties go to the lowest index.
+    """
+    n = data.shape[0]
+    index = np.empty(n, dtype=np.int64)
+    d2 = np.empty(n, dtype=weights.dtype)
+    for start, stop in _row_blocks(n, *weights.shape):
+        dist = _masked_block_distances(weights, data[start:stop])
+        best = np.argmin(dist, axis=1)
+        index[start:stop] = best
+        d2[start:stop] = dist[np.arange(stop - start), best]
+    return index, d2
+
+
+def masked_top2_many(weights: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Best and second-best node of every row over its observed features (``-1`` as the
+    second with a single node)."""
+    n, n_nodes = data.shape[0], weights.shape[0]
+    first = np.empty(n, dtype=np.int64)
+    second = np.full(n, -1, dtype=np.int64)
+    for start, stop in _row_blocks(n, *weights.shape):
+        order = np.argsort(_masked_block_distances(weights, data[start:stop]), axis=1,
+                           kind="stable")
+        first[start:stop] = order[:, 0]
+        if n_nodes > 1:
+            second[start:stop] = order[:, 1]
+    return first, second
+
+
+def masked_train_online(weights: np.ndarray, data: np.ndarray, order: np.ndarray,
+                        alphas: np.ndarray, sigmas: np.ndarray, coords: np.ndarray,
+                        neighbourhood: str, periods=None) -> None:
+    """Online training on data with missing values, in place: as :func:`train_online`, but
+    the winner is found over the sample's observed features and only those components of
+    every node move (``w_kd += alphas[t] * h * (v_d - w_kd)`` for observed ``d``)."""
+    for t in range(order.shape[0]):
+        v = data[order[t]]
+        observed = ~np.isnan(v)
+        diff = v[observed] - weights[:, observed]
+        b = int(np.argmin(np.einsum("kd,kd->k", diff, diff)))
+        h = influence(coords - coords[b], sigmas[t], neighbourhood, periods)
+        diff *= (h * alphas[t])[:, None]
+        weights[:, observed] += diff
+
+
+def masked_batch_sums(weights: np.ndarray, data: np.ndarray, sums: np.ndarray,
+                      counts: np.ndarray) -> None:
+    """Per-component batch sums: add the observed entries of every row to ``sums[b]`` and
+    count them in ``counts[b]`` (shape ``(n_nodes, n_features)``), ``b`` the row's
+    best-matching unit over its observed features (SOM Toolbox: ``S = P X0``, ``A = P M``).
+    :func:`batch_update` with these per-component counts divides every component by its
+    own denominator."""
+    index, _ = masked_bmu_many(weights, data)
+    observed = ~np.isnan(data)
+    np.add.at(sums, index, np.where(observed, data, 0.0).astype(np.float64))
+    np.add.at(counts, index, observed.astype(np.float64))

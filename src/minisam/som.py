@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from minisam import _memory, _persistence, _slicing
+from minisam import _memory, _missing, _persistence, _slicing
 from minisam._locking import locked, model_lock
 from minisam._schedules import decay_time_constant, exponential_schedule
 from minisam._validation import (
@@ -82,6 +82,14 @@ class MiniSam:
         Join opposite edges of the map (periodic boundaries): grid distances are the
         shortest way round, and every node has a full set of neighbours. A hexagonal torus
         needs an even ``x`` (its rows alternate the half-step shift).
+    nan_policy : {'raise', 'mask'}, keyword-only, default 'raise'
+        What a NaN in the data means. ``'raise'``: an error, as for infinity. ``'mask'``: a
+        missing value. Winners are then found over each sample's observed features, online
+        steps move only the observed components, and a batch epoch divides each component
+        by its own neighbourhood-weighted count of observed values. Reported distances
+        (:meth:`quantization_error`, :meth:`bmus`) are scaled by ``input_len / n_observed``.
+        A sample with nothing observed is refused; infinity is refused under both policies;
+        weights never hold NaN. :meth:`impute` fills the gaps of data from the map.
 
     Notes
     -----
@@ -98,7 +106,8 @@ class MiniSam:
 
     def __init__(self, x, y, input_len, sigma=None, learning_rate=0.5,
                  neighborhood_function="gaussian", random_seed=None, *, backend="auto",
-                 dtype=np.float64, n_jobs=None, topology="rectangular", toroidal=False):
+                 dtype=np.float64, n_jobs=None, topology="rectangular", toroidal=False,
+                 nan_policy="raise"):
         self.x = check_positive_int("x", x)
         self.y = check_positive_int("y", y)
         self.input_len = check_positive_int("input_len", input_len)
@@ -111,6 +120,7 @@ class MiniSam:
         self.dtype = check_dtype("dtype", dtype)
         self.topology = check_choice("topology", topology, LATTICES)
         self.toroidal = check_flag("toroidal", toroidal)
+        self.nan_policy = check_choice("nan_policy", nan_policy, _missing.NAN_POLICIES)
         _memory.check_fits(f"a {self.x} x {self.y} map of {self.input_len} {self.dtype.name} "
                            f"features", self.x * self.y * (self.input_len * self.dtype.itemsize
                                                            + 64))
@@ -151,7 +161,7 @@ class MiniSam:
                 f"neighborhood_function={self.neighborhood_function!r}, "
                 f"random_seed={self.random_seed!r}, backend={self.backend_name!r}, "
                 f"dtype={self.dtype.name}, topology={self.topology!r}, "
-                f"toroidal={self.toroidal!r})")
+                f"toroidal={self.toroidal!r}, nan_policy={self.nan_policy!r})")
 
     @locked
     def get_weights(self) -> np.ndarray:
@@ -172,7 +182,7 @@ class MiniSam:
 
     # ------------------------------------------------------------------ helpers
     def _data(self, data, name="data"):
-        return check_data(name, data, self.input_len, self.dtype)
+        return check_data(name, data, self.input_len, self.dtype, nan_policy=self.nan_policy)
 
     def _flat(self, weights=None):
         w = self._weights if weights is None else weights
@@ -215,35 +225,46 @@ class MiniSam:
         """Online steps ``order`` in slices of bounded work (see :mod:`minisam._slicing`),
         reporting each slice to ``watch``; stops early when the callback says so."""
         per_slice = _slicing.online_steps(*flat.shape, self.backend_plan["train_online"])
+        train = (self._backend.masked_train_online if _missing.has_missing(data)
+                 else self._backend.train_online)
         with watch:
             for a, b in _slicing.spans(0, len(order), per_slice, watch.every_cut):
-                self._backend.train_online(flat, data, order[a:b], alphas[a:b], sigmas[a:b],
-                                           self._grid.coords, self.neighborhood_function,
-                                           self._grid.periods)
+                train(flat, data, order[a:b], alphas[a:b], sigmas[a:b], self._grid.coords,
+                      self.neighborhood_function, self._grid.periods)
                 if not watch.done(b, flat, sigmas[b - 1], alphas[b - 1]):
                     break
         self.history = watch.result()
 
-    def _batch_epoch(self, flat, data, alpha, sigma) -> None:
+    def _batch_epoch(self, flat, data, alpha, sigma, masked=False) -> None:
         """One batch epoch, its winner search and per-node sums over row slices of ``data``
-        (the sums accumulate in row order: bitwise one call's)."""
+        (the sums accumulate in row order: bitwise one call's). ``masked``: data with
+        missing values, counted per component."""
         sums = np.zeros(flat.shape, dtype=np.float64)
-        counts = np.zeros(flat.shape[0], dtype=np.float64)
+        counts = np.zeros(flat.shape if masked else flat.shape[0], dtype=np.float64)
         rows = _slicing.search_rows(*flat.shape)
         for a, b in _slicing.spans(0, data.shape[0], rows):
-            self._backend.batch_sums(flat, data[a:b], sums, counts)
+            _missing.batch_sums(self._backend, flat, data[a:b], sums, counts)
         self._backend.batch_update(flat, sums, counts, alpha, sigma, self._grid.coords,
                                    self.neighborhood_function, self._grid.periods)
 
     # ------------------------------------------------------------------ initialisation
     @locked
     def random_weights_init(self, data) -> None:
-        """Set each node's weights to a sample of ``data`` drawn at random (with replacement)."""
+        """Set each node's weights to a sample of ``data`` drawn at random (with replacement).
+
+        Under ``nan_policy='mask'`` a drawn sample's missing components leave the node's
+        current weights there (weights never hold NaN).
+        """
         if is_dask(data):  # Dask: see minisam.dask
             return _dask().random_weights_init(self, data)
         data = self._data(data)
         picks = self._rng.integers(0, data.shape[0], size=self._grid.n_nodes)
-        self._weights = data[picks].reshape(self.x, self.y, self.input_len).copy()
+        self._set_initial_rows(data[picks])
+
+    def _set_initial_rows(self, rows) -> None:
+        """Weights from one drawn sample per node; a missing component keeps the weight."""
+        rows = rows.reshape(self.x, self.y, self.input_len)
+        self._weights = np.where(np.isnan(rows), self._weights, rows).astype(self.dtype)
 
     # ------------------------------------------------------------------ training
     @locked
@@ -341,11 +362,12 @@ class MiniSam:
         watch = self._watch(num_iteration, "epoch", progress, callback, callback_every, track,
                             1, "train_batch", data)
         alphas, sigmas = self._schedules(num_iteration)
+        masked = _missing.has_missing(data)
 
         def run(flat):
             with watch:
                 for epoch, (alpha, sigma) in enumerate(zip(alphas, sigmas, strict=True)):
-                    self._batch_epoch(flat, data, float(alpha), float(sigma))
+                    self._batch_epoch(flat, data, float(alpha), float(sigma), masked)
                     if not watch.done(epoch + 1, flat, sigma, alpha):
                         break
             self.history = watch.result()
@@ -357,8 +379,8 @@ class MiniSam:
         """Winners of ``data`` on ``flat`` in row slices: ``(index, squared distance)``, or
         ``(best, second best)`` with ``second``."""
         rows = _slicing.search_rows(*flat.shape)
-        search = self._backend.top2_many if second else self._backend.bmu_many
-        parts = [search(flat, data[a:b]) for a, b in _slicing.spans(0, data.shape[0], rows)]
+        parts = [_missing.search(self._backend, flat, data[a:b], second)
+                 for a, b in _slicing.spans(0, data.shape[0], rows)]
         if len(parts) == 1:
             return parts[0]
         return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
@@ -377,9 +399,10 @@ class MiniSam:
 
     @locked
     def winner(self, v) -> tuple[int, int]:
-        """Grid position ``(i, j)`` of the best-matching unit of the vector ``v``."""
-        v = check_vector("v", v, self.input_len, self.dtype)
-        index, _ = self._backend.bmu_many(self._flat(), v[None, :])
+        """Grid position ``(i, j)`` of the best-matching unit of the vector ``v`` (over its
+        observed features under ``nan_policy='mask'``)."""
+        v = check_vector("v", v, self.input_len, self.dtype, nan_policy=self.nan_policy)
+        index, _ = _missing.search(self._backend, self._flat(), v[None, :])
         return self._grid.position(index[0])
 
     @locked
@@ -393,6 +416,34 @@ class MiniSam:
         return self._flat()[index]
 
     @locked
+    def impute(self, data) -> np.ndarray:
+        """A copy of ``data`` (the model's dtype) whose missing values (NaN) are replaced by
+        the weights of each sample's best-matching unit, found over its observed features;
+        observed values are returned unchanged. Needs ``nan_policy='mask'``.
+
+        Examples
+        --------
+        >>> som = MiniSam(6, 6, 3, random_seed=0, nan_policy="mask")
+        >>> data = np.random.default_rng(0).random((200, 3))
+        >>> data[::7, 1] = np.nan
+        >>> som.train_batch(data, 10)
+        >>> filled = som.impute(data)
+        >>> bool(np.isnan(filled).any())
+        False
+        """
+        if self.nan_policy != "mask":
+            raise ValueError("impute needs a model built with nan_policy='mask' (with the "
+                             "default 'raise', data cannot hold missing values)")
+        data = self._data(data)
+        filled = data.copy()
+        missing = np.isnan(data)
+        if missing.any():
+            rows = np.flatnonzero(missing.any(axis=1))
+            index, _ = self._search(self._flat(), data[rows])
+            filled[rows] = np.where(missing[rows], self._flat()[index], data[rows])
+        return filled
+
+    @locked
     def activation_response(self, data) -> np.ndarray:
         """How many samples each node wins, as an ``(x, y)`` int64 array."""
         if is_dask(data):  # Dask: see minisam.dask
@@ -404,7 +455,8 @@ class MiniSam:
 
     @locked
     def quantization_error(self, data) -> float:
-        """Mean Euclidean distance between each sample and its best-matching unit."""
+        """Mean Euclidean distance between each sample and its best-matching unit (with
+        missing values: over the observed features, scaled by ``input_len / n_observed``)."""
         if is_dask(data):  # Dask: see minisam.dask
             return _dask().quantization_error(self, data)
         return self._quantization_error(self._flat(), self._data(data))
@@ -439,7 +491,8 @@ class MiniSam:
                           neighborhood_function=self.neighborhood_function,
                           random_seed=self.random_seed, backend=self._requested_backend,
                           rng_state=json.dumps(self._rng.bit_generator.state),
-                          topology=self.topology, toroidal=self.toroidal)
+                          topology=self.topology, toroidal=self.toroidal,
+                          nan_policy=self.nan_policy)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, backend=None, n_jobs=None) -> MiniSam:
@@ -459,7 +512,8 @@ class MiniSam:
                         random_seed=fields["random_seed"],
                         backend=fields["backend"] if backend is None else backend,
                         dtype=fields["weights"].dtype, n_jobs=n_jobs,
-                        topology=fields["topology"], toroidal=fields["toroidal"])
+                        topology=fields["topology"], toroidal=fields["toroidal"],
+                        nan_policy=fields["nan_policy"])
         except (TypeError, ValueError) as exc:  # hyper-parameters this version refuses
             raise ValueError(f"{os.fspath(path)!r}: invalid model parameters: {exc}") from exc
         weights = fields["weights"]

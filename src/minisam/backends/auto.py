@@ -89,3 +89,18 @@ class AutoBackend(Backend):
                      periods=None):
         self._route["batch_epoch"].batch_update(weights, sums, counts, alpha, sigma, coords,
                                                 neighbourhood, periods)
+
+    # Data with missing values go to the engine of the matching dense operation.
+    def masked_bmu_many(self, weights, data):
+        return self._route["bmu_many"].masked_bmu_many(weights, data)
+
+    def masked_top2_many(self, weights, data):
+        return self._route["top2_many"].masked_top2_many(weights, data)
+
+    def masked_train_online(self, weights, data, order, alphas, sigmas, coords, neighbourhood,
+                            periods=None):
+        self._route["train_online"].masked_train_online(weights, data, order, alphas, sigmas,
+                                                        coords, neighbourhood, periods)
+
+    def masked_batch_sums(self, weights, data, sums, counts):
+        self._route["batch_epoch"].masked_batch_sums(weights, data, sums, counts)

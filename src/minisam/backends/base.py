@@ -8,6 +8,11 @@ Shapes: ``weights`` is ``(n_nodes, n_features)``, ``data`` is ``(n_samples, n_fe
 ``coords`` is ``(n_nodes, 2)`` float64 positions of the nodes in the plane (see
 :class:`minisam.topology.Topology`), and ``periods`` is ``None`` for a planar map or the pair
 of axis periods of a torus (``0.0`` for an open axis): grid offsets are then minimum images.
+
+The ``masked_*`` operations take data in which NaN marks a missing value (every row has at
+least one observed feature; the API layer checks it): distances are sums over the observed
+features of each sample (not scaled), online steps move only observed components, and batch
+sums count every component separately.
 """
 
 from __future__ import annotations
@@ -67,6 +72,31 @@ class Backend(ABC):
                      periods=None) -> None:
         """Second half of a batch epoch: the neighbourhood smoothing of the sums and the
         batch rule, in place (see :func:`minisam.reference.batch_update`)."""
+
+    @abstractmethod
+    def masked_bmu_many(self, weights: np.ndarray,
+                        data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`bmu_many` over each sample's observed features (see
+        :func:`minisam.reference.masked_bmu_many`)."""
+
+    @abstractmethod
+    def masked_top2_many(self, weights: np.ndarray,
+                         data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`top2_many` over each sample's observed features."""
+
+    @abstractmethod
+    def masked_train_online(self, weights: np.ndarray, data: np.ndarray, order: np.ndarray,
+                            alphas: np.ndarray, sigmas: np.ndarray, coords: np.ndarray,
+                            neighbourhood: str, periods=None) -> None:
+        """Online steps on data with missing values, in place (see
+        :func:`minisam.reference.masked_train_online`)."""
+
+    @abstractmethod
+    def masked_batch_sums(self, weights: np.ndarray, data: np.ndarray, sums: np.ndarray,
+                          counts: np.ndarray) -> None:
+        """:meth:`batch_sums` for data with missing values: ``counts`` has one column per
+        feature (see :func:`minisam.reference.masked_batch_sums`); :meth:`batch_update`
+        accepts such counts."""
 
     def batch_epoch(self, weights: np.ndarray, data: np.ndarray, alpha: float, sigma: float,
                     coords: np.ndarray, neighbourhood: str, periods=None) -> None:

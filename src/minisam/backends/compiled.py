@@ -53,6 +53,28 @@ n_threads, tables=None, periods=None)``
     ``dc = (o_i - o_b) + (j - j_b)`` (X + 2Y exponentials per step, not K), ``(alpha * fr) *
     fc`` in that order.
 
+    ``masked_bmu_search(weights, wnorm, wsq_t, data, index_out, d2_out, second_out, chunk,
+    n_threads, gemm, gemm_ilp64)``
+    :func:`bmu_search` for ``data`` in which NaN marks a missing feature: the squared
+    distance over the observed features. Per chunk it takes the dense scores of the rows
+    with NaN set to 0 (the same GEMM, at ``gemm``; plain loops with 0) and subtracts, for
+    every missing feature ``d`` of a row, ``wsq_t[d]`` (``(n_features, n_nodes)``, the
+    transposed squared weights): two products per block, the second one only over the missing
+    entries, never an ``n_samples x n_nodes`` matrix. ``d2_out`` receives the exact distance
+    over the observed features, accumulated in float64 (not scaled).
+
+    ``masked_group_sums(data, index, sums_out, counts_out, n_threads)``
+    :func:`group_sums` with one count per component: ``counts_out`` is ``(n_nodes,
+    n_features)`` and only observed (non-NaN) entries are added and counted.
+
+    ``masked_train_online(weights, data, order, alphas, sigmas, coords, kind, skip_below,
+    n_threads, periods=None)``
+    Online steps on samples with missing values (see
+    :func:`minisam.reference.masked_train_online`): the winner over the observed features
+    (sums in float64; ties: lowest index), the influence ``alphas[t] * h`` of neighbourhood
+    code ``kind`` at the (minimum-image) offset of ``coords``, applied to the observed
+    components only, as ``w += T(g * (v - w))``; nodes with ``|g| < skip_below`` are skipped.
+
     ``train_online(..., tables=(xtab, ytab, xpos, ypos, ycode))`` with ``kind`` 5
     (``'tabulated'``): the influence of winner ``b`` on node ``k`` at step ``t`` is
     ``xtab[t, |xpos[k] - xpos[b]|] * ytab[t, ycode[ypos[k], ypos[b]]]`` (float64 tables with
@@ -157,6 +179,43 @@ class CompiledBackend(Backend):
     def batch_sums(self, weights, data, sums, counts):
         index, _ = self.bmu_many(weights, data)
         self.kernels.group_sums(data, index, sums, counts, self._threads())
+
+    def _masked_search(self, weights, data, with_second):
+        n = data.shape[0]
+        index = np.empty(n, dtype=np.int64)
+        d2 = np.empty(n, dtype=weights.dtype)
+        second = np.empty(n if with_second else 0, dtype=np.int64)
+        squares = weights * weights
+        wnorm = squares.sum(axis=1)
+        # The second product needs a GEMM even where the dense search uses its own loops.
+        gemm = CompiledBackend._gemm(self, weights.dtype)
+        with single_threaded_blas(self._blas):
+            self.kernels.masked_bmu_search(weights, wnorm, np.ascontiguousarray(squares.T),
+                                           data, index, d2, second, self.chunk,
+                                           self._threads(), *gemm)
+        return index, d2, second
+
+    def masked_bmu_many(self, weights, data):
+        index, d2, _ = self._masked_search(weights, data, False)
+        return index, d2
+
+    def masked_top2_many(self, weights, data):
+        index, _, second = self._masked_search(weights, data, True)
+        return index, second
+
+    def masked_train_online(self, weights, data, order, alphas, sigmas, coords, neighbourhood,
+                            periods=None):
+        _processes.kernel_threads(1)
+        self.kernels.masked_train_online(
+            weights, data, np.ascontiguousarray(order, dtype=np.int64),
+            np.ascontiguousarray(alphas, dtype=np.float64),
+            np.ascontiguousarray(sigmas, dtype=np.float64),
+            np.ascontiguousarray(coords, dtype=np.float64), NEIGHBOURHOOD_CODES[neighbourhood],
+            skip_threshold(weights.dtype), 1, periods=kernel_periods(periods))
+
+    def masked_batch_sums(self, weights, data, sums, counts):
+        index, _ = self.masked_bmu_many(weights, data)
+        self.kernels.masked_group_sums(data, index, sums, counts, self._threads())
 
     def batch_update(self, weights, sums, counts, alpha, sigma, coords, neighbourhood,
                      periods=None):

@@ -50,3 +50,15 @@ class NumbaBackend(CompiledBackend):
     def batch_sums(self, weights, data, sums, counts):
         with _numba_threads(self._threads()):
             super().batch_sums(weights, data, sums, counts)
+
+    def masked_bmu_many(self, weights, data):
+        with _numba_threads(self._threads()):
+            return super().masked_bmu_many(weights, data)
+
+    def masked_top2_many(self, weights, data):
+        with _numba_threads(self._threads()):
+            return super().masked_top2_many(weights, data)
+
+    def masked_batch_sums(self, weights, data, sums, counts):
+        with _numba_threads(self._threads()):
+            super().masked_batch_sums(weights, data, sums, counts)

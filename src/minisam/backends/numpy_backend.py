@@ -32,3 +32,17 @@ class NumpyBackend(Backend):
                      periods=None):
         reference.batch_update(weights, sums, counts, alpha, sigma, coords, neighbourhood,
                                periods)
+
+    def masked_bmu_many(self, weights, data):
+        return reference.masked_bmu_many(weights, data)
+
+    def masked_top2_many(self, weights, data):
+        return reference.masked_top2_many(weights, data)
+
+    def masked_train_online(self, weights, data, order, alphas, sigmas, coords, neighbourhood,
+                            periods=None):
+        reference.masked_train_online(weights, data, order, alphas, sigmas, coords,
+                                      neighbourhood, periods)
+
+    def masked_batch_sums(self, weights, data, sums, counts):
+        reference.masked_batch_sums(weights, data, sums, counts)
