@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from minisam import _memory, _missing, _persistence, _slicing
+from minisam import _memory, _missing, _persistence, _scoring, _slicing
 from minisam._locking import locked, model_lock
 from minisam._schedules import decay_time_constant, exponential_schedule
 from minisam._validation import (
@@ -481,6 +481,88 @@ class MiniSam:
         with model_lock(self):
             return self._grid.mean_neighbour_distance(self._weights)
 
+    # ------------------------------------------------------------------ scoring and drift
+    @locked
+    def bmus(self, data) -> _scoring.BMUResult:
+        """Each sample's best-matching unit and its distance (see README "Scoring and drift").
+
+        Returns a :class:`~minisam._scoring.BMUResult` with, per sample, ``rows`` and
+        ``cols`` (grid coordinates of the BMU), ``index`` (flat node index ``i * y + j``,
+        int64) and ``distance`` (Euclidean distance to the BMU's weights, float64). Searched
+        in row slices on the model's engine (never an ``n_samples x n_nodes`` matrix).
+        """
+        index, d2 = self._search(self._flat(), self._data(data))
+        return _scoring.bmus(index, d2, self.y)
+
+    @locked
+    def set_drift_reference(self, data) -> None:
+        """Record reference statistics of ``data`` for :meth:`drift`: the BMU hit histogram,
+        the BMU distances (up to 10,000 quantiles) and the quantization error.
+
+        Saved with the model (:meth:`save`). Training or re-initialising the weights
+        afterwards invalidates them (:meth:`drift` then asks for a new reference).
+        """
+        flat, data = self._flat(), self._data(data)
+        index, d2 = self._search(flat, data)
+        self._drift_reference = _scoring.reference_statistics(flat, data, index, d2)
+
+    @locked
+    def drift(self, new_data, *, alpha=_scoring.DEFAULT_ALPHA, psi_threshold=None,
+              qe_ratio_threshold=None) -> _scoring.DriftReport:
+        """Compare ``new_data`` with the reference of :meth:`set_drift_reference`.
+
+        Returns a :class:`~minisam._scoring.DriftReport`: the PSI between the hit
+        histograms and its p-value, the Kolmogorov-Smirnov statistic and p-value on the BMU
+        distances, the quantization-error ratio, and ``is_drift``: true when either p-value
+        is below ``alpha / 2`` (default ``alpha=0.01``, i.e. about 1 % false alarms on data
+        from the reference distribution), or the PSI exceeds ``psi_threshold``, or the QE
+        ratio exceeds ``qe_ratio_threshold`` (both optional, off by default). Raises
+        ``RuntimeError`` without a reference or when the weights changed since it was set.
+        """
+        reference = getattr(self, "_drift_reference", None)
+        flat = self._flat()
+        _scoring.check_reference(reference, flat, "MiniSam")
+        data = self._data(new_data, "new_data")
+        index, d2 = self._search(flat, data)
+        return _scoring.drift_report(reference, flat, data, index, d2, alpha=alpha,
+                                     psi_threshold=psi_threshold,
+                                     qe_ratio_threshold=qe_ratio_threshold)
+
+    @locked
+    def _train_scheduled(self, data, alphas, sigmas, order=None, *, progress=False,
+                         description="fit") -> None:
+        """Training on explicit schedules (for :mod:`minisam.sklearn`): batch epochs, one
+        per ``(alphas[e], sigmas[e])``, when ``order`` is None; else online steps on the
+        samples ``order`` with per-step ``alphas``/``sigmas``. Same slicing, progress and
+        all-or-nothing commit as the public training methods."""
+        data = self._data(data)
+        alphas = np.ascontiguousarray(alphas, dtype=np.float64)
+        sigmas = np.ascontiguousarray(sigmas, dtype=np.float64)
+        if order is None:
+            watch = self._watch(len(alphas), "epoch", progress, None, None, None, 1,
+                                description, data)
+
+            def run(flat):
+                with watch:
+                    for epoch, (alpha, sigma) in enumerate(zip(alphas, sigmas, strict=True)):
+                        self._batch_epoch(flat, data, float(alpha), float(sigma))
+                        watch.done(epoch + 1, flat, sigma, alpha)
+                self.history = watch.result()
+        else:
+            order = np.ascontiguousarray(order, dtype=np.int64)
+            watch = self._watch(len(order), "step", progress, None, None, None, data.shape[0],
+                                description, data)
+
+            def run(flat):
+                self._online(flat, data, order, alphas, sigmas, watch)
+
+        self._commit(run)
+
+    @property
+    def drift_reference(self) -> _scoring.DriftReference | None:
+        """The statistics recorded by :meth:`set_drift_reference` (None before)."""
+        return getattr(self, "_drift_reference", None)
+
     # ------------------------------------------------------------------ persistence
     @locked
     def save(self, path) -> None:
@@ -492,7 +574,7 @@ class MiniSam:
                           random_seed=self.random_seed, backend=self._requested_backend,
                           rng_state=json.dumps(self._rng.bit_generator.state),
                           topology=self.topology, toroidal=self.toroidal,
-                          nan_policy=self.nan_policy)
+                          nan_policy=self.nan_policy, extra=self._drift_fields())
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, backend=None, n_jobs=None) -> MiniSam:
@@ -527,4 +609,10 @@ class MiniSam:
         except (ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"{os.fspath(path)!r}: invalid random generator state") from exc
         model._weights = np.ascontiguousarray(weights)
+        model._drift_reference = _scoring.DriftReference.from_fields(
+            fields["drift"], model._grid.n_nodes, model.input_len, repr(os.fspath(path)))
         return model
+
+    def _drift_fields(self) -> dict:
+        reference = getattr(self, "_drift_reference", None)
+        return {} if reference is None else reference.to_fields()
