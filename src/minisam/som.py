@@ -235,10 +235,12 @@ class MiniSam:
                     break
         self.history = watch.result()
 
-    def _batch_epoch(self, flat, data, alpha, sigma, masked=False) -> None:
+    def _batch_epoch(self, flat, data, alpha, sigma, masked=None) -> None:
         """One batch epoch, its winner search and per-node sums over row slices of ``data``
-        (the sums accumulate in row order: bitwise one call's). ``masked``: data with
-        missing values, counted per component."""
+        (the sums accumulate in row order: bitwise one call's). ``masked``: whether ``data``
+        has missing values, counted per component (None: look)."""
+        if masked is None:
+            masked = _missing.has_missing(data)
         sums = np.zeros(flat.shape, dtype=np.float64)
         counts = np.zeros(flat.shape if masked else flat.shape[0], dtype=np.float64)
         rows = _slicing.search_rows(*flat.shape)
