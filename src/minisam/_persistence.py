@@ -25,14 +25,22 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 _ADDED_IN_2 = {"topology": "rectangular", "toroidal": False}
 
+#: Optional fields (any format version): arrays named with these prefixes are returned, as a
+#: dict, under ``fields["drift"]``; the module that writes them checks them on load.
+OPTIONAL_PREFIXES = ("drift_",)
+
 _INT_FIELDS = ("x", "y", "input_len")
 _FLOAT_FIELDS = ("sigma", "learning_rate")
 _STR_FIELDS = ("neighborhood_function", "backend", "rng_state")
 
 
 def save(path, *, weights, x, y, input_len, sigma, learning_rate, neighborhood_function,
-         random_seed, backend, rng_state, topology, toroidal) -> None:
-    """Write a model file to exactly ``path`` (no extension is added)."""
+         random_seed, backend, rng_state, topology, toroidal, extra=None) -> None:
+    """Write a model file to exactly ``path`` (no extension is added).
+
+    ``extra``: optional arrays whose names start with ``drift_`` (the drift reference, see
+    :mod:`minisam._scoring`); files without them load as before.
+    """
     fields = {
         "format": np.array(FORMAT_NAME),
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
@@ -51,6 +59,11 @@ def save(path, *, weights, x, y, input_len, sigma, learning_rate, neighborhood_f
         "topology": np.array(topology),
         "toroidal": np.array(bool(toroidal)),
     }
+    for name, value in (extra or {}).items():
+        if not name.startswith(OPTIONAL_PREFIXES):
+            raise ValueError(f"optional model field {name!r} must start with one of "
+                             f"{OPTIONAL_PREFIXES}")
+        fields[name] = value
     with open(path, "wb") as handle:
         np.savez(handle, **fields)
 
@@ -123,4 +136,6 @@ def load(path) -> dict:
                          f"dtype {weights.dtype} and shape {weights.shape}")
     fields["weights"] = weights
     fields["minisam_version"] = str(arrays.get("minisam_version", ""))
+    fields["drift"] = {name: array for name, array in arrays.items()
+                       if name.startswith("drift_")}
     return fields

@@ -29,7 +29,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from minisam import _memory, _slicing, _smoothing, reference
+from minisam import _memory, _scoring, _slicing, _smoothing, reference
 from minisam import _minisom_core as core
 from minisam._locking import locked
 from minisam._validation import check_choice, check_positive_int, dask_online_error, is_dask
@@ -783,6 +783,48 @@ callable
         for position in winmap:
             winmap[position] = Counter(winmap[position])
         return winmap
+
+    # ------------------------------------------------------------------ extensions
+    @locked
+    def bmus(self, data):
+        """Each sample's best-matching unit and its Euclidean distance (not in MiniSom).
+
+        Returns a :class:`~minisam._scoring.BMUResult`: ``rows``, ``cols`` (the ``(i, j)``
+        that :meth:`winner` gives), ``index`` (flat index ``i * y + j``, int64) and
+        ``distance`` (Euclidean distance to the winner's weights, float64, whatever the
+        activation distance that picks the winner). Searched in row slices.
+        """
+        index, d2 = self._scored_winners(self._flat_weights(), self._as_data(data))
+        return _scoring.bmus(index, d2, self._weights.shape[1])
+
+    @locked
+    def set_drift_reference(self, data):
+        """Record reference statistics of ``data`` for :meth:`drift` (not in MiniSom); see
+        :meth:`minisam.MiniSam.set_drift_reference`. Kept when the model is pickled."""
+        flat, array = self._flat_weights(), self._as_data(data)
+        index, d2 = self._scored_winners(flat, array)
+        self._drift_reference = _scoring.reference_statistics(flat, array, index, d2)
+
+    @locked
+    def drift(self, new_data, *, alpha=_scoring.DEFAULT_ALPHA, psi_threshold=None,
+              qe_ratio_threshold=None):
+        """Compare ``new_data`` with the reference of :meth:`set_drift_reference` (not in
+        MiniSom); see :meth:`minisam.MiniSam.drift`."""
+        reference = getattr(self, "_drift_reference", None)
+        flat = self._flat_weights()
+        _scoring.check_reference(reference, flat, "MiniSom")
+        array = self._as_data(new_data)
+        index, d2 = self._scored_winners(flat, array)
+        return _scoring.drift_report(reference, flat, array, index, d2, alpha=alpha,
+                                     psi_threshold=psi_threshold,
+                                     qe_ratio_threshold=qe_ratio_threshold)
+
+    def _scored_winners(self, flat, array):
+        """Winners under the activation distance and their squared Euclidean distances."""
+        if self._distance_kind() == "euclidean":
+            return core.euclidean_bmu(self._backend, flat, array)
+        index = self._winners_on(flat, array)
+        return index, _scoring.squared_distances(flat, array, index)
 
     # ------------------------------------------------------------------ internals
     def _as_data(self, data) -> np.ndarray:

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from minisam import _memory, _persistence, _slicing
+from minisam import _memory, _persistence, _scoring, _slicing
 from minisam._locking import locked, model_lock
 from minisam._schedules import decay_time_constant, exponential_schedule
 from minisam._validation import (
@@ -429,6 +429,58 @@ class MiniSam:
         with model_lock(self):
             return self._grid.mean_neighbour_distance(self._weights)
 
+    # ------------------------------------------------------------------ scoring and drift
+    @locked
+    def bmus(self, data) -> _scoring.BMUResult:
+        """Each sample's best-matching unit and its distance (see README "Scoring and drift").
+
+        Returns a :class:`~minisam._scoring.BMUResult` with, per sample, ``rows`` and
+        ``cols`` (grid coordinates of the BMU), ``index`` (flat node index ``i * y + j``,
+        int64) and ``distance`` (Euclidean distance to the BMU's weights, float64). Searched
+        in row slices on the model's engine (never an ``n_samples x n_nodes`` matrix).
+        """
+        index, d2 = self._search(self._flat(), self._data(data))
+        return _scoring.bmus(index, d2, self.y)
+
+    @locked
+    def set_drift_reference(self, data) -> None:
+        """Record reference statistics of ``data`` for :meth:`drift`: the BMU hit histogram,
+        the BMU distances (up to 10,000 quantiles) and the quantization error.
+
+        Saved with the model (:meth:`save`). Training or re-initialising the weights
+        afterwards invalidates them (:meth:`drift` then asks for a new reference).
+        """
+        flat, data = self._flat(), self._data(data)
+        index, d2 = self._search(flat, data)
+        self._drift_reference = _scoring.reference_statistics(flat, data, index, d2)
+
+    @locked
+    def drift(self, new_data, *, alpha=_scoring.DEFAULT_ALPHA, psi_threshold=None,
+              qe_ratio_threshold=None) -> _scoring.DriftReport:
+        """Compare ``new_data`` with the reference of :meth:`set_drift_reference`.
+
+        Returns a :class:`~minisam._scoring.DriftReport`: the PSI between the hit
+        histograms and its p-value, the Kolmogorov-Smirnov statistic and p-value on the BMU
+        distances, the quantization-error ratio, and ``is_drift``: true when either p-value
+        is below ``alpha / 2`` (default ``alpha=0.01``, i.e. about 1 % false alarms on data
+        from the reference distribution), or the PSI exceeds ``psi_threshold``, or the QE
+        ratio exceeds ``qe_ratio_threshold`` (both optional, off by default). Raises
+        ``RuntimeError`` without a reference or when the weights changed since it was set.
+        """
+        reference = getattr(self, "_drift_reference", None)
+        flat = self._flat()
+        _scoring.check_reference(reference, flat, "MiniSam")
+        data = self._data(new_data, "new_data")
+        index, d2 = self._search(flat, data)
+        return _scoring.drift_report(reference, flat, data, index, d2, alpha=alpha,
+                                     psi_threshold=psi_threshold,
+                                     qe_ratio_threshold=qe_ratio_threshold)
+
+    @property
+    def drift_reference(self) -> _scoring.DriftReference | None:
+        """The statistics recorded by :meth:`set_drift_reference` (None before)."""
+        return getattr(self, "_drift_reference", None)
+
     # ------------------------------------------------------------------ persistence
     @locked
     def save(self, path) -> None:
@@ -439,7 +491,8 @@ class MiniSam:
                           neighborhood_function=self.neighborhood_function,
                           random_seed=self.random_seed, backend=self._requested_backend,
                           rng_state=json.dumps(self._rng.bit_generator.state),
-                          topology=self.topology, toroidal=self.toroidal)
+                          topology=self.topology, toroidal=self.toroidal,
+                          extra=self._drift_fields())
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, backend=None, n_jobs=None) -> MiniSam:
@@ -473,4 +526,10 @@ class MiniSam:
         except (ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"{os.fspath(path)!r}: invalid random generator state") from exc
         model._weights = np.ascontiguousarray(weights)
+        model._drift_reference = _scoring.DriftReference.from_fields(
+            fields["drift"], model._grid.n_nodes, model.input_len, repr(os.fspath(path)))
         return model
+
+    def _drift_fields(self) -> dict:
+        reference = getattr(self, "_drift_reference", None)
+        return {} if reference is None else reference.to_fields()
