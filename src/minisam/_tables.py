@@ -18,7 +18,8 @@ import os
 
 import numpy as np
 
-__all__ = ["DATA_FORMATS", "TABLE_FORMATS", "DataError", "read_data", "write_table"]
+__all__ = ["DATA_FORMATS", "TABLE_FORMATS", "DataError", "check_table_path", "read_data",
+           "write_table"]
 
 DATA_FORMATS = (".npy", ".csv", ".parquet", ".zarr")
 TABLE_FORMATS = (".csv", ".parquet", ".npy")
@@ -31,7 +32,7 @@ class DataError(ValueError):
 
 
 def _kind(path: str, formats) -> str:
-    if os.path.isdir(path) or path.rstrip("/").endswith(".zarr"):
+    if ".zarr" in formats and (os.path.isdir(path) or path.rstrip("/").endswith(".zarr")):
         return ".zarr"
     extension = os.path.splitext(path)[1].lower()
     if extension not in formats:
@@ -175,6 +176,17 @@ def _read_zarr(path, lazy):
     return _as_float64(path, array.compute())
 
 
+def check_table_path(path) -> str:
+    """The table format of ``path`` (``'.csv'``, ``'.parquet'``, ``'.npy'``), or a
+    :class:`DataError` for another extension or a folder that does not exist."""
+    path = os.fspath(path)
+    kind = _kind(path, TABLE_FORMATS)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise DataError(f"{path}: folder {folder} does not exist")
+    return kind
+
+
 def write_table(path, columns: dict[str, np.ndarray]) -> None:
     """Write named 1-D columns of equal length to ``path`` (``.csv``, ``.parquet``, ``.npy``),
     or as CSV to standard output when ``path`` is ``'-'``."""
@@ -184,10 +196,7 @@ def write_table(path, columns: dict[str, np.ndarray]) -> None:
 
         _write_csv(sys.stdout, columns)
         return
-    kind = _kind(path, TABLE_FORMATS)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise DataError(f"{path}: folder {folder} does not exist")
+    kind = check_table_path(path)
     if kind == ".csv":
         with open(path, "w", newline="", encoding="utf-8") as handle:
             _write_csv(handle, columns)

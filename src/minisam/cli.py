@@ -217,8 +217,10 @@ def _train(args) -> int:
 def _predict(args) -> int:
     import numpy as np
 
-    from minisam._tables import write_table
+    from minisam._tables import check_table_path, write_table
 
+    if args.output != "-":
+        check_table_path(args.output)  # before any work
     som = _load(args.model)
     data = _read(args.data, lazy=True)
     step = 1 << 16  # rows per block: a Zarr store is scored block by block

@@ -122,7 +122,8 @@ def log_model(som, name="model", *, registered_model_name=None, signature=None,
     ``mlflow.models.Model.log``."""
     # MLflow 3 names the logged model `name` (its `artifact_path` is deprecated); 2.x only
     # knows `artifact_path`.
-    where = ({"name": name} if "name" in inspect.signature(Model.log).parameters
+    where = ({"artifact_path": None, "name": name}
+             if "name" in inspect.signature(Model.log).parameters
              else {"artifact_path": name})
     return Model.log(**where, flavor=sys.modules[__name__], som=som,
                      registered_model_name=registered_model_name, signature=signature,
