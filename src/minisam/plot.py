@@ -35,6 +35,7 @@ import numpy as np
 from matplotlib.collections import PatchCollection, PolyCollection
 from matplotlib.colors import BoundaryNorm, Colormap, ListedColormap, Normalize
 from matplotlib.patches import Wedge
+from matplotlib.ticker import MaxNLocator
 
 from minisam import reference
 from minisam.topology import Topology
@@ -244,8 +245,10 @@ def hits(model, data, *, ax=None, cmap="viridis"):
     view = map_view(model)
     counts = hit_counts(view, data)
     ax = _new_axes(ax)
-    draw_map(ax, view, counts, cmap=cmap, norm=Normalize(0, max(1, int(counts.max()))),
-             title="hits", colorbar_label="samples won")
+    artist = draw_map(ax, view, counts, cmap=cmap, norm=Normalize(0, max(1, int(counts.max()))),
+                      title="hits", colorbar_label="samples won")
+    artist.colorbar.locator = MaxNLocator(integer=True)
+    artist.colorbar.update_ticks()
     return ax
 
 
