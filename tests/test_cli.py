@@ -117,6 +117,17 @@ def test_every_command_has_help(capsys):
         assert "usage: minisam" in capsys.readouterr().out
 
 
+def test_train_in_process_on_a_zarr_store_stays_out_of_core(tmp_path, samples, capsys):
+    da.from_array(samples, chunks=(50, 3)).to_zarr(str(tmp_path / "x.zarr"))
+    out = tmp_path / "m.npz"
+    assert main(["train", str(tmp_path / "x.zarr"), "-o", str(out), "-x", 3, "-y", 4,
+                 "--epochs", 4, "--seed", 5]) == 0
+    assert "batch, 4 epochs" in capsys.readouterr().out
+    same = MiniSam(3, 4, 3, random_seed=5)
+    same.train_batch(samples, 4)
+    assert_allclose(MiniSam.load(out).get_weights(), same.get_weights(), rtol=1e-12)
+
+
 def test_console_script_is_declared():
     try:
         scripts = metadata.entry_points(group="console_scripts")

@@ -22,6 +22,7 @@ with status 2; success exits with 0 (``drift --fail-on-drift``: 1 when drift is 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -188,6 +189,9 @@ def _train(args) -> int:
     data = _read(args.data, lazy=args.mode == "batch")
     options = {}
     if args.nan_policy != "raise":
+        if "nan_policy" not in inspect.signature(MiniSam).parameters:
+            raise UserError(f"--nan-policy {args.nan_policy}: this minisam has no missing-value "
+                            f"support")
         options["nan_policy"] = args.nan_policy
     som = MiniSam(args.rows, args.cols, int(data.shape[1]), sigma=args.sigma,
                   learning_rate=args.learning_rate, neighborhood_function=args.neighborhood,
@@ -286,7 +290,8 @@ def _info(args) -> int:
 # ---------------------------------------------------------------------- entry point
 def main(argv=None) -> int:
     """Run the command line on ``argv`` (default ``sys.argv[1:]``); return the exit status."""
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = sys.argv[1:] if argv is None else [
+        os.fspath(arg) if isinstance(arg, os.PathLike) else str(arg) for arg in argv]
     args = _parser().parse_args(argv)
     if args.command is None:
         return _info(args)
