@@ -476,6 +476,36 @@ class MiniSam:
                                      psi_threshold=psi_threshold,
                                      qe_ratio_threshold=qe_ratio_threshold)
 
+    @locked
+    def _train_scheduled(self, data, alphas, sigmas, order=None, *, progress=False,
+                         description="fit") -> None:
+        """Training on explicit schedules (for :mod:`minisam.sklearn`): batch epochs, one
+        per ``(alphas[e], sigmas[e])``, when ``order`` is None; else online steps on the
+        samples ``order`` with per-step ``alphas``/``sigmas``. Same slicing, progress and
+        all-or-nothing commit as the public training methods."""
+        data = self._data(data)
+        alphas = np.ascontiguousarray(alphas, dtype=np.float64)
+        sigmas = np.ascontiguousarray(sigmas, dtype=np.float64)
+        if order is None:
+            watch = self._watch(len(alphas), "epoch", progress, None, None, None, 1,
+                                description, data)
+
+            def run(flat):
+                with watch:
+                    for epoch, (alpha, sigma) in enumerate(zip(alphas, sigmas, strict=True)):
+                        self._batch_epoch(flat, data, float(alpha), float(sigma))
+                        watch.done(epoch + 1, flat, sigma, alpha)
+                self.history = watch.result()
+        else:
+            order = np.ascontiguousarray(order, dtype=np.int64)
+            watch = self._watch(len(order), "step", progress, None, None, None, data.shape[0],
+                                description, data)
+
+            def run(flat):
+                self._online(flat, data, order, alphas, sigmas, watch)
+
+        self._commit(run)
+
     @property
     def drift_reference(self) -> _scoring.DriftReference | None:
         """The statistics recorded by :meth:`set_drift_reference` (None before)."""
