@@ -76,3 +76,16 @@ def test_save_model_refuses_other_objects_and_used_folders(tmp_path):
     (tmp_path / "b" / "x").write_text("")
     with pytest.raises(ValueError, match="already exists"):
         minisam.mlflow.save_model(MiniSam(2, 2, 2), tmp_path / "b")
+
+
+def test_save_and_load_a_fitted_estimator(tmp_path):
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        from minisam import sklearn as sklearn_module  # CI has scikit-learn: no skip there
+    else:
+        sklearn_module = pytest.importorskip("minisam.sklearn")
+    data = np.random.default_rng(6).random((60, 2))
+    estimator = sklearn_module.SelfOrganizingMap(3, 4, n_epochs=3, random_state=0).fit(data)
+    minisam.mlflow.save_model(estimator, tmp_path / "est")
+    loaded = minisam.mlflow.load_model(str(tmp_path / "est"))
+    assert_array_equal(loaded.get_weights(), estimator.weights_)
+    assert_array_equal(loaded.bmus(data).index, estimator.predict(data))

@@ -282,3 +282,31 @@ def test_bad_arguments():
         mplot.umatrix(object())
     with pytest.raises(ValueError):
         mplot.hits(som, np.zeros((4, 2)))
+
+
+def test_fitted_estimator_with_named_columns():
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        import pandas as pd
+        import sklearn  # noqa: F401
+    else:
+        pd = pytest.importorskip("pandas")
+        pytest.importorskip("sklearn")
+    from minisam.sklearn import SelfOrganizingMap
+    from minisam.topology import Topology
+
+    rng = np.random.default_rng(8)
+    frame = pd.DataFrame(rng.random((150, 3)), columns=["height", "width", "depth"])
+    estimator = SelfOrganizingMap(4, 6, topology="hexagonal", toroidal=True, n_epochs=5,
+                                  random_state=0)
+    with pytest.raises(ValueError, match="not fitted"):
+        mplot.umatrix(estimator)
+    estimator.fit(frame)
+    panels = mplot.component_planes(estimator)
+    assert [p.get_title().splitlines()[0] for p in panels] == ["height", "width", "depth"]
+    assert all("toroidal" in p.get_title() for p in panels)
+    ax = mplot.umatrix(estimator)
+    expected = Topology(4, 6, "hexagonal", True).mean_neighbour_distance(estimator.weights_)
+    assert_allclose(ax.collections[0].get_array(), expected.ravel())
+    ax = mplot.hits(estimator, frame)
+    counts = np.bincount(estimator.predict(frame), minlength=24)
+    assert_array_equal(ax.collections[0].get_array(), counts)

@@ -73,7 +73,8 @@ def save_model(som, path, *, mlflow_model=None, signature=None, input_example=No
 
     Parameters
     ----------
-    som : MiniSam
+    som : MiniSam or fitted minisam.sklearn.SelfOrganizingMap
+        An estimator is saved as its :meth:`~minisam.sklearn.SelfOrganizingMap.to_minisam`.
     path : str or path-like
         Folder to create (it must not exist yet, or be empty).
     mlflow_model : mlflow.models.Model, optional
@@ -87,8 +88,11 @@ def save_model(som, path, *, mlflow_model=None, signature=None, input_example=No
     metadata : dict, optional
         Free-form metadata written to ``MLmodel``.
     """
+    if not isinstance(som, MiniSam) and callable(getattr(som, "to_minisam", None)):
+        som = som.to_minisam()  # a fitted minisam.sklearn.SelfOrganizingMap
     if not isinstance(som, MiniSam):
-        raise TypeError(f"som must be a minisam.MiniSam, got {type(som).__name__}")
+        raise TypeError(f"som must be a minisam.MiniSam or a fitted "
+                        f"minisam.sklearn.SelfOrganizingMap, got {type(som).__name__}")
     path = os.fspath(path)
     if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
         raise ValueError(f"path {path!r} already exists and is not an empty folder")
