@@ -21,7 +21,7 @@ import numpy as np
 
 from minisam import kohonen
 from minisam._png import save_rgb_png
-from minisam.backends import available_backends
+from minisam.backends import available_backends, default_n_threads
 from minisam.som import MiniSam
 
 __all__ = ["run_challenge", "save_pictures", "time_engines"]
@@ -120,6 +120,14 @@ def format_table(rows) -> str:
     return "\n".join(lines)
 
 
+def _load() -> str:
+    """The machine's load, which the timings depend on (where the platform reports it)."""
+    try:
+        return f", load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    except (AttributeError, OSError):  # Windows
+        return ""
+
+
 def _main(argv=None):
     parser = argparse.ArgumentParser(description="Train the 100x100 colour map challenge, "
                                      "draw it and time every engine.")
@@ -146,7 +154,7 @@ def _main(argv=None):
             print(f"wrote {picture}")
     if not args.no_timing:
         print(f"\ntiming the challenge ({args.size}x{args.size}, {args.epochs} epochs, float64) "
-              f"on every engine:", flush=True)
+              f"on every engine, {default_n_threads()} thread(s){_load()}:", flush=True)
         print(format_table(time_engines(size=args.size, epochs=args.epochs, seed=args.seed)))
 
 
