@@ -101,6 +101,19 @@ def _number(text: str) -> float | None:
 
 def _read_csv(path):
     with open(path, newline="", encoding="utf-8-sig") as handle:
+        first = next((row for row in csv.reader(handle) if row and any(f.strip() for f in row)),
+                     None)
+    if first is not None:
+        header = any(_number(field) is None for field in first)
+        try:  # the fast path (NumPy's C parser): plain numbers, no missing fields
+            values = np.loadtxt(path, delimiter=",", skiprows=int(header), ndmin=2,
+                                dtype=np.float64, encoding="utf-8-sig", comments=None)
+        except ValueError:
+            pass  # missing fields, ragged lines or text: the careful parser below says where
+        else:
+            if values.shape[0] and values.shape[1] == len(first):
+                return values
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         rows = [row for row in csv.reader(handle) if row and any(f.strip() for f in row)]
     if not rows:
         raise DataError(f"{path}: the file is empty")
