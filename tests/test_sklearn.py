@@ -302,3 +302,19 @@ def test_import_minisam_does_not_import_sklearn():
     code = ("import sys, minisam; assert 'sklearn' not in sys.modules, 'sklearn imported'; "
             "import minisam.sklearn; assert 'sklearn' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_explicit_schedules_match_the_public_training_methods():
+    """MiniSam._train_scheduled (the estimator's engine) with train_random's own order and
+    schedules gives train_random's weights, bit for bit."""
+    X = blobs(n=100)
+    a = MiniSam(4, 3, 4, random_seed=5)
+    b = MiniSam(4, 3, 4, random_seed=5)
+    a.train_random(X, 700)
+    alphas, sigmas = b._schedules(700)
+    order = b._rng.integers(0, 100, size=700)
+    b._train_scheduled(X, alphas, sigmas, order)
+    assert_array_equal(a.get_weights(), b.get_weights())
+    a.train_batch(X, 4)
+    b._train_scheduled(X, *a._schedules(4))
+    assert_array_equal(a.get_weights(), b.get_weights())

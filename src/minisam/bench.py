@@ -3,6 +3,7 @@
     python -m minisam.bench              # every workload (about 2-3 minutes on 2 cores)
     python -m minisam.bench --quick      # smaller repeat counts, for a smoke test
     python -m minisam.bench --only dask  # Dask targets (needs minisam[dask], 2.4 GiB of disk)
+    python -m minisam.bench --only estimator  # SelfOrganizingMap defaults vs MiniSom (~2 min)
 
 Each timing is the median of several runs in this process, so ratios compare like with like on
 the same machine at the same moment. Slow baselines (Sam's triple loop, the NumPy backend on the
@@ -427,6 +428,64 @@ def _first_call_latency(name: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def _gaussian_clusters(n: int, dim: int, k: int, seed: int) -> np.ndarray:
+    """``n`` samples around ``k`` centres drawn uniformly in [-10, 10]^dim, unit spread."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(-10.0, 10.0, (k, dim))
+    return centres[rng.integers(0, k, n)] + rng.standard_normal((n, dim))
+
+
+def bench_estimator(table, repeats, quick):
+    """Good maps by default (issue 14): ``SelfOrganizingMap(25, 15).fit(X)`` against MiniSom
+    2.3.6's ``train(X, 100, use_epochs=True)`` (its other defaults) on minisam's drop-in, which
+    reproduces minisom's numbers (its QE is minisom's), on 16,000 x 300 from 16 Gaussian
+    clusters, float64. Also MiniSam's own ``train_batch`` (decaying learning rate) for context.
+    """
+    try:
+        from minisam.sklearn import SelfOrganizingMap
+    except ImportError:
+        print("estimator: skipped (needs minisam[sklearn])", flush=True)
+        return None
+    from minisam import MiniSam, MiniSom
+
+    n = 2000 if quick else 16_000
+    data = _gaussian_clusters(n, 300, 16, 0)
+    print(f"estimator: 25x15 map, N={n}, D=300, 16 Gaussian clusters, float64", flush=True)
+    start = time.perf_counter()
+    drop_in = MiniSom(25, 15, 300, random_seed=1)
+    drop_in.train(data, 100, use_epochs=True)
+    drop_in_seconds = time.perf_counter() - start
+    drop_in_qe = float(drop_in.quantization_error(data))
+    table.add("estimator: MiniSom train(X, 100, use_epochs=True)", "drop-in",
+              f"{drop_in_seconds:.1f} s", f"QE {drop_in_qe:.4f}, "
+              f"TE {drop_in.topographic_error(data):.3f}; one run")
+    fitted = []
+    seconds = _median_time(lambda: fitted.append(SelfOrganizingMap(25, 15).fit(data)),
+                           1 if quick else repeats)
+    est = fitted[-1]
+    qe = est.quantization_error_
+    table.add("estimator: SelfOrganizingMap(25, 15).fit(X) defaults", "auto",
+              f"{seconds:.2f} s", f"QE {qe:.4f} ({(qe / drop_in_qe - 1) * 100:+.2f} % vs "
+              f"MiniSom), TE {est.topographic_error_:.3f}, "
+              f"{drop_in_seconds / seconds:.0f}x faster than the drop-in run")
+    results = {"drop_in_seconds": drop_in_seconds, "drop_in_qe": drop_in_qe,
+               "estimator_seconds": seconds, "estimator_qe": qe,
+               "estimator_te": est.topographic_error_}
+    for epochs in (10, 30):  # MiniSam.train_batch: learning rate 0.5 decaying, random start
+        som = MiniSam(25, 15, 300, random_seed=0)
+        som.random_weights_init(data)
+        start = time.perf_counter()
+        som.train_batch(data, epochs)
+        elapsed = time.perf_counter() - start
+        batch_qe = som.quantization_error(data)
+        table.add(f"estimator: MiniSam.train_batch({epochs} epochs)", "auto",
+                  f"{elapsed:.2f} s", f"QE {batch_qe:.4f} "
+                  f"({(batch_qe / drop_in_qe - 1) * 100:+.2f} % vs MiniSom), "
+                  f"TE {som.topographic_error(data):.3f}")
+        results[f"train_batch_{epochs}_qe"] = batch_qe
+    return results
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, 1 Sam epoch")
@@ -434,7 +493,7 @@ def main(argv=None) -> None:
                         help="threads per backend (default: all available CPUs)")
     parser.add_argument("--only", nargs="*", default=None,
                         choices=["challenge", "online", "batch", "bmu", "memory",
-                                 "topology", "dask"],
+                                 "topology", "dask", "estimator"],
                         help="run only these workloads")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
     args = parser.parse_args(argv)
@@ -471,6 +530,8 @@ def main(argv=None) -> None:
         bench_topology(table, backends, repeats, args.quick)
     if "dask" in wanted:  # only when asked for: needs minisam[dask] and writes 2.4 GiB
         bench_dask(table, 3, args.quick)
+    if "estimator" in wanted:  # only when asked for: the MiniSom reference run takes a minute
+        bench_estimator(table, 3, args.quick)
     if args.markdown:
         with open(args.markdown, "w") as handle:
             handle.write(table.markdown() + "\n")
