@@ -92,13 +92,17 @@ class BMUResult:
                 "index": self.index.tolist(), "distance": self.distance.tolist()}
 
 
+def euclidean(squared_distance) -> np.ndarray:
+    """Distances (float64) from a winner search's squared distances."""
+    return np.sqrt(np.maximum(np.asarray(squared_distance, dtype=np.float64), 0.0))
+
+
 def bmus(index, squared_distance, n_columns: int) -> BMUResult:
     """A :class:`BMUResult` from a winner search's flat indices and squared distances on a map
     of ``n_columns`` columns."""
     index = np.ascontiguousarray(index, dtype=np.int64)
-    distance = np.sqrt(np.maximum(np.asarray(squared_distance, dtype=np.float64), 0.0))
     rows, cols = np.divmod(index, n_columns)
-    return BMUResult(rows=rows, cols=cols, index=index, distance=distance)
+    return BMUResult(rows=rows, cols=cols, index=index, distance=euclidean(squared_distance))
 
 
 def squared_distances(flat: np.ndarray, data: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -385,7 +389,7 @@ def reference_statistics(flat: np.ndarray, data: np.ndarray, index: np.ndarray,
                          squared_distance: np.ndarray) -> DriftReference:
     """A :class:`DriftReference` of ``data`` on the weights ``flat`` from its winner search
     (flat indices and squared distances)."""
-    distances = np.sort(bmus(index, squared_distance, 1).distance)
+    distances = np.sort(euclidean(squared_distance))
     if distances.size > MAX_REFERENCE_DISTANCES:
         positions = ((np.arange(MAX_REFERENCE_DISTANCES) + 0.5) * distances.size
                      / MAX_REFERENCE_DISTANCES).astype(np.int64)
@@ -445,7 +449,7 @@ def drift_report(reference: DriftReference, flat: np.ndarray, data: np.ndarray,
     psi_threshold = _check_threshold("psi_threshold", psi_threshold)
     qe_ratio_threshold = _check_threshold("qe_ratio_threshold", qe_ratio_threshold)
     counts = np.bincount(index, minlength=reference.hits.shape[0])
-    distance = bmus(index, squared_distance, 1).distance
+    distance = euclidean(squared_distance)
     value = psi(reference.hits, counts)
     psi_p = psi_pvalue(reference.hits, counts)
     ks_d, ks_p = ks_2samp(reference.distances, distance)
