@@ -128,6 +128,25 @@ def test_train_in_process_on_a_zarr_store_stays_out_of_core(tmp_path, samples, c
     assert_allclose(MiniSam.load(out).get_weights(), same.get_weights(), rtol=1e-12)
 
 
+def test_train_and_predict_in_process_with_missing_values(tmp_path, samples, capsys):
+    gappy = samples.copy()
+    gappy[::4, 1] = np.nan
+    np.save(tmp_path / "gappy.npy", gappy)
+    out = tmp_path / "m.npz"
+    assert main(["train", str(tmp_path / "gappy.npy"), "-o", str(out), "-x", 3, "-y", 4,
+                 "--epochs", 3, "--seed", 5, "--nan-policy", "mask"]) == 0
+    same = MiniSam(3, 4, 3, random_seed=5, nan_policy="mask")
+    same.train_batch(gappy, 3)
+    assert_allclose(MiniSam.load(out).get_weights(), same.get_weights(), rtol=1e-12)
+    assert main(["predict", str(out), str(tmp_path / "gappy.npy"), "-o",
+                 str(tmp_path / "p.npy")]) == 0
+    table = np.load(tmp_path / "p.npy")
+    expected = same.bmus(gappy)
+    assert_array_equal(table["index"], expected.index)
+    assert_allclose(table["distance"], expected.distance, rtol=1e-12)
+    assert np.isfinite(table["distance"]).all()
+
+
 def test_console_script_is_declared():
     try:
         scripts = metadata.entry_points(group="console_scripts")

@@ -22,7 +22,6 @@ with status 2; success exits with 0 (``drift --fail-on-drift``: 1 when drift is 
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import sys
@@ -187,16 +186,11 @@ def _train(args) -> int:
         raise UserError("--epochs is for --mode batch or epochs; use --iterations for "
                         "--mode online")
     data = _read(args.data, lazy=args.mode == "batch")
-    options = {}
-    if args.nan_policy != "raise":
-        if "nan_policy" not in inspect.signature(MiniSam).parameters:
-            raise UserError(f"--nan-policy {args.nan_policy}: this minisam has no missing-value "
-                            f"support")
-        options["nan_policy"] = args.nan_policy
     som = MiniSam(args.rows, args.cols, int(data.shape[1]), sigma=args.sigma,
                   learning_rate=args.learning_rate, neighborhood_function=args.neighborhood,
                   random_seed=args.seed, backend=args.backend, dtype=args.dtype,
-                  n_jobs=args.jobs, topology=args.topology, toroidal=args.torus, **options)
+                  n_jobs=args.jobs, topology=args.topology, toroidal=args.torus,
+                  nan_policy=args.nan_policy)
     if args.mode == "batch":
         count, unit, run = args.epochs or 20, "epochs", som.train_batch
     elif args.mode == "epochs":
