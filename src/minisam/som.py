@@ -543,11 +543,13 @@ class MiniSam:
         if order is None:
             watch = self._watch(len(alphas), "epoch", progress, None, None, None, 1,
                                 description, data)
+            # data with missing values (nan_policy='mask') takes the per-component sums
+            masked = (True,) if np.isnan(data).any() else ()
 
             def run(flat):
                 with watch:
                     for epoch, (alpha, sigma) in enumerate(zip(alphas, sigmas, strict=True)):
-                        self._batch_epoch(flat, data, float(alpha), float(sigma))
+                        self._batch_epoch(flat, data, float(alpha), float(sigma), *masked)
                         watch.done(epoch + 1, flat, sigma, alpha)
                 self.history = watch.result()
         else:
