@@ -43,6 +43,12 @@ __all__ = [
     "linear_decay_to_one",
     "linear_decay_to_zero",
     "manhattan_distance",
+    "IndexTables",
+    "METRIC_CODES",
+    "metric_bmu",
+    "metric_kernel",
+    "sample_norms",
+    "train_online_metric_reference",
     "refine_euclidean_winners",
 ]
 
@@ -379,3 +385,101 @@ class Progress:
         sys.stdout.write(f"\r [ {done:{self.digits}} / {self.total} ] {percent:3.0f}%"
                          f" - {left_text} left ")
         sys.stdout.flush()
+
+
+# ----------------------------------------------------------------------------- other distances
+# The cosine, Manhattan and Chebyshev distances on the compiled kernels (``train_online_metric``
+# and ``bmu_metric`` of the kernel contract, minisam.backends.compiled).
+
+#: Distance code of each built-in distance the ``*_metric`` kernels compute.
+METRIC_CODES = {"cosine": 1, "manhattan": 2, "chebyshev": 3}
+
+
+def sample_norms(data: np.ndarray) -> np.ndarray:
+    """``np.linalg.norm(x)`` of every row, computed by that very call (a BLAS dot for a 1-D
+    array, whose order of summation no other NumPy reduction reproduces), so that the cosine
+    kernels divide by bitwise the norm MiniSom's ``_cosine_distance`` uses."""
+    return np.fromiter((np.linalg.norm(x) for x in data), dtype=np.float64, count=len(data))
+
+
+class IndexTables:
+    """MiniSom's bubble and triangle as the kernels' ``'tabulated'`` neighbourhood.
+
+    Both are outer products of a factor of the row offset ``|i - c_i|`` and one of the column
+    offset ``|j - c_j|`` (minimum images on a torus): the bubble ``1`` where the offset is
+    below ``sigma`` (MiniSom's open interval ``c - sigma < i < c + sigma``), the triangle
+    ``max(0, sigma - offset)``, as :meth:`minisam.MiniSom._bubble` and ``_triangle``
+    evaluate them, so influences are bitwise those of the drop-in's NumPy path.
+    """
+
+    def __init__(self, name: str, x_size: int, y_size: int, toroidal: bool):
+        self.name = name
+        self.dx = np.arange(x_size, dtype=np.float64)
+        self.dy = np.arange(y_size, dtype=np.float64)
+        if toroidal:
+            self.dx = reference.wrap_axis(self.dx, x_size)
+            self.dy = reference.wrap_axis(self.dy, y_size)
+        self.xpos = np.repeat(np.arange(x_size, dtype=np.int64), y_size)
+        self.ypos = np.tile(np.arange(y_size, dtype=np.int64), x_size)
+        jj = np.arange(y_size)
+        self.ycode = np.ascontiguousarray(np.abs(jj[:, None] - jj[None, :]), dtype=np.int64)
+        self.steps_per_call = max(1, (1 << 21) // (x_size + y_size))
+
+    def _factor(self, offsets, sigmas):
+        sig = sigmas[:, None]
+        if self.name == "minisom_bubble":
+            return (offsets[None, :] < sig) * 1.
+        tri = -offsets[None, :] + sig
+        tri[tri < 0] = 0.
+        return tri
+
+    def tables(self, sigmas: np.ndarray):
+        """``(xtab, ytab, xpos, ypos, ycode)`` for steps with radii ``sigmas``."""
+        return (self._factor(self.dx, sigmas), self._factor(self.dy, sigmas), self.xpos,
+                self.ypos, self.ycode)
+
+
+def metric_kernel(backend, operation: str = "train_online"):
+    """``(kernel module, engine)`` of ``backend`` whose compiled kernels compute the other
+    distances for ``operation`` (``'train_online'`` or ``'bmu_many'``), else None."""
+    route = getattr(backend, "_route", None)
+    engine = route[operation] if isinstance(route, dict) else backend
+    kernels = getattr(engine, "kernels", None)
+    if kernels is None or not hasattr(kernels, "bmu_metric"):
+        return None
+    return kernels, engine
+
+
+def metric_bmu(backend, kind: str, weights: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """Winners of ``data`` under the built-in distance ``kind`` (``'cosine'``,
+    ``'manhattan'``, ``'chebyshev'``), exactly those of :func:`bmu_by_distance`: on the
+    backend's compiled kernel when it has one, in row slices."""
+    engine = metric_kernel(backend, "bmu_many")
+    if engine is None:
+        return bmu_by_distance(kind, weights, data)
+    kernels, compiled = engine
+    n = data.shape[0]
+    index = np.empty(n, dtype=np.int64)
+    norms = sample_norms(data) if kind == "cosine" else np.zeros(n)
+    threads = compiled._search_threads(n, *weights.shape)
+    for start, stop in _slicing.spans(0, n, _slicing.search_rows(*weights.shape)):
+        kernels.bmu_metric(weights, np.ascontiguousarray(data[start:stop]), norms[start:stop],
+                           METRIC_CODES[kind], index[start:stop], threads)
+    return index
+
+
+def train_online_metric_reference(weights, data, order, alphas, kind, tables):
+    """NumPy reference of the ``train_online_metric`` kernels: the online steps ``order`` on
+    the ``(n_nodes, n_features)`` ``weights`` (in place), winners by the distance ``kind``
+    (this module's one-sample functions), influences from ``tables`` (the ``'tabulated'``
+    neighbourhood: see :mod:`minisam.backends.compiled`), every update applied."""
+    functions = {"cosine": cosine_distance, "manhattan": manhattan_distance,
+                 "chebyshev": chebyshev_distance}
+    xtab, ytab, xpos, ypos, ycode = tables
+    w3 = weights[:, None, :]
+    for t, sample in enumerate(order):
+        x = data[sample]
+        dist = functions[kind](x, w3)[:, 0]
+        b = int(np.argmin(dist))
+        g = (xtab[t, np.abs(xpos - xpos[b])] * ytab[t, ycode[ypos, ypos[b]]]) * alphas[t]
+        weights += g[:, None] * (x - weights)

@@ -158,6 +158,11 @@ class CompiledBackend(Backend):
         index, _ = self.bmu_many(weights, data)
         self.kernels.group_sums(data, index, sums, counts, self._threads())
 
+    def _search_threads(self, n_samples: int, n_nodes: int, n_features: int) -> int:
+        """Threads for a winner search or batch epoch over ``n_samples`` rows (see
+        :func:`search_threads`)."""
+        return search_threads(self._threads(), n_samples, n_nodes, n_features)
+
     def batch_update(self, weights, sums, counts, alpha, sigma, coords, neighbourhood,
                      periods=None):
         # The smoothing products are small; multithreaded OpenBLAS would leave its workers
@@ -172,3 +177,16 @@ def kernel_periods(periods) -> np.ndarray | None:
     if periods is None or not any(p > 0 for p in periods):
         return None
     return np.ascontiguousarray(periods, dtype=np.float64)
+
+
+#: Smallest ``n_samples * n_nodes * n_features`` for which winner searches and batch epochs
+#: use more than one thread (below it a second thread's wake-up costs more than it saves).
+SEARCH_PARALLEL_MIN_WORK = 0
+
+
+def search_threads(n_threads: int, n_samples: int, n_nodes: int, n_features: int) -> int:
+    """``n_threads``, or one when the work ``n_samples * n_nodes * n_features`` is below
+    :data:`SEARCH_PARALLEL_MIN_WORK`. Results never depend on it."""
+    if n_threads > 1 and n_samples * n_nodes * n_features < SEARCH_PARALLEL_MIN_WORK:
+        return 1
+    return n_threads
