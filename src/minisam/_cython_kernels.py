@@ -9,7 +9,8 @@ from __future__ import annotations
 from minisam._kernel_variants import load
 
 __all__ = ["VARIANT", "bmu_many", "bmu_search", "build_info", "group_sums", "openmp_enabled",
-           "openmp_max_threads", "train_online", "x86_64_level"]
+           "openmp_max_threads", "train_online", "x86_64_level", "bmu_metric",
+           "train_online_metric"]
 
 VARIANT, _kernels = load()
 
@@ -21,3 +22,5 @@ openmp_enabled = _kernels.openmp_enabled
 openmp_max_threads = _kernels.openmp_max_threads
 train_online = _kernels.train_online
 x86_64_level = _kernels.x86_64_level
+bmu_metric = _kernels.bmu_metric
+train_online_metric = _kernels.train_online_metric

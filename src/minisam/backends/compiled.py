@@ -59,6 +59,26 @@ n_threads, tables=None, periods=None)``
     one row per step, int64 positions and codes), multiplied by ``alphas[t]`` in that order;
     ``sigmas`` and ``coords`` are then unused. The MiniSom drop-in supplies MiniSom's gaussian
     this way, its factors computed by NumPy, so that influences are bitwise MiniSom's.
+
+``train_online_metric(weights, data, order, alphas, xnorms, metric, skip_below, n_threads,
+tables)``
+    ``len(order)`` online steps in place like ``train_online`` with ``kind`` 5 (the
+    influence of winner ``b`` on node ``k`` at step ``t`` is ``(xtab[t, |xpos[k] - xpos[b]|] *
+    ytab[t, ycode[ypos[k], ypos[b]]]) * alphas[t]``, skipped below ``skip_below`` in
+    magnitude), but the winner of a step is the first node at the least distance ``metric``
+    (1 cosine, 2 Manhattan, 3 Chebyshev: :data:`minisam._minisom_core.METRIC_CODES`), computed
+    as MiniSom 2.3.6 computes it in NumPy: cosine ``1 - (w . x) / (|w| * xnorms[i] + 1e-8)``
+    with ``w . x`` and ``|w|^2`` summed over the features in NumPy's pairwise order (each
+    product rounded, no FMA) and ``xnorms[i]`` the float64 ``np.linalg.norm`` of sample ``i``
+    (a BLAS dot, given by the caller); Manhattan ``sum |x - w|`` (pairwise order); Chebyshev
+    ``max |x - w|``. The final cosine expression is evaluated in float64 for float64 weights.
+    With ``n_threads > 1`` the nodes are split among threads that agree on every winner; the
+    result does not depend on the thread count.
+
+``bmu_metric(weights, data, xnorms, metric, index_out, n_threads)``
+    The winner of every row of ``data`` by the distance ``metric`` (as in
+    ``train_online_metric``; ``xnorms`` one float64 norm per row, read for the cosine only)
+    into ``index_out``; rows split across ``n_threads`` threads.
 """
 
 from __future__ import annotations
