@@ -1087,7 +1087,8 @@ def train_online(floating[:, ::1] weights, const floating[:, ::1] data,
 # ----------------------------------------------------------------------------- other distances
 # The MiniSom drop-in's cosine, Manhattan and Chebyshev distances (csrc/ms_distance.h): online
 # training with tabulated neighbourhoods and winner searches. Codes: 1 cosine, 2 Manhattan,
-# 3 Chebyshev (minisam._minisom_core.METRIC_CODES).
+# 3 Chebyshev (minisam._minisom_core.METRIC_CODES); winner searches also 0, the Euclidean
+# distance exactly as np.argmin(np.linalg.norm(x - w, axis=-1)) picks winners.
 
 cdef extern from "ms_distance.h" nogil:
     ctypedef struct ms_metric_job:
@@ -1191,7 +1192,7 @@ def bmu_metric(const floating[:, ::1] weights, const floating[:, ::1] data,
     cdef Py_ssize_t B, S, i, k, d, nth
     cdef floating *wt = NULL
     cdef floating *dbuf = NULL
-    if metric < 1 or metric > 3:
+    if metric < 0 or metric > 3:
         raise ValueError(f"unknown distance code {metric}")
     if data.shape[1] != D or index_out.shape[0] < N or xnorms.shape[0] < N:
         raise ValueError("data, xnorms and index_out do not match the weights")

@@ -22,7 +22,10 @@
 #include "ms_barrier.h"
 #include "ms_vector.h"
 
-/* Distance codes (minisam._minisom_core.METRIC_CODES). */
+/* Distance codes (minisam._minisom_core.METRIC_CODES); 0: the Euclidean distance, winners as
+   `argmin(norm(x - w, axis=-1))` picks them (least rounded sqrt of the pairwise-summed squares),
+   for winner searches that must settle near ties exactly. */
+#define MS_EUCLIDEAN 0
 #define MS_COSINE 1
 #define MS_MANHATTAN 2
 #define MS_CHEBYSHEV 3
@@ -77,6 +80,9 @@ MS_INLINE void ms_mterm_##SFX(T *restrict q, ptrdiff_t S, ptrdiff_t d, const int
     if (metric == MS_COSINE) {                                                                   \
         *ta = MS_R(w * vn[d]);                                                                   \
         *tb = MS_R(w * w);                                                                       \
+    } else if (metric == MS_EUCLIDEAN) {                                                         \
+        ms_vt_##SFX x = w - vn[d];                                                               \
+        *ta = MS_R(x * x);                                                                       \
     } else {                                                                                     \
         *ta = ms_vabs_##SFX(w - vn[d]);                                                          \
     }                                                                                            \
@@ -137,6 +143,9 @@ static void ms_mpairwise_##SFX(T *q, ptrdiff_t S, ptrdiff_t d0, ptrdiff_t n, int
         if (metric == MS_COSINE) {                                                               \
             if (upd) ms_mleaf_##SFX(q, S, d0, n, 1, MS_COSINE, gb, v, vn, ra, rb);               \
             else ms_mleaf_##SFX(q, S, d0, n, 0, MS_COSINE, gb, v, vn, ra, rb);                   \
+        } else if (metric == MS_EUCLIDEAN) {                                                     \
+            if (upd) ms_mleaf_##SFX(q, S, d0, n, 1, MS_EUCLIDEAN, gb, v, vn, ra, rb);            \
+            else ms_mleaf_##SFX(q, S, d0, n, 0, MS_EUCLIDEAN, gb, v, vn, ra, rb);                \
         } else {                                                                                 \
             if (upd) ms_mleaf_##SFX(q, S, d0, n, 1, MS_MANHATTAN, gb, v, vn, ra, rb);            \
             else ms_mleaf_##SFX(q, S, d0, n, 0, MS_MANHATTAN, gb, v, vn, ra, rb);                \
@@ -200,6 +209,7 @@ static T ms_mpass_##SFX(T *p, ptrdiff_t S, ptrdiff_t D, ptrdiff_t nv, ptrdiff_t 
             a = upd ? ms_mmax_##SFX(q, S, D, 1, gb, v, vn) : ms_mmax_##SFX(q, S, D, 0, gb, v, vn); \
         } else {                                                                                 \
             ms_mpairwise_##SFX(q, S, 0, D, upd, metric, gb, v, vn, &a, &b);                      \
+            if (metric == MS_EUCLIDEAN) a = ms_vsqrt_##SFX(a);                                   \
             if (metric == MS_COSINE) {                                                           \
                 ms_vt_##SFX den = MS_R(ms_vsqrt_##SFX(b) * (T)xnorm) + (T)1e-8;                  \
                 a = (T)1 - a / den;                                                              \

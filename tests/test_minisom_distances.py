@@ -77,7 +77,7 @@ def test_online_training_matches_minisom(backend, distance, topology, neighbourh
 
 
 @pytest.mark.parametrize("backend", COMPILED)
-@pytest.mark.parametrize("distance", METRICS)
+@pytest.mark.parametrize("distance", ["euclidean", *METRICS])
 @pytest.mark.parametrize("learning_rate", [0.5, 1.0])
 def test_batch_training_and_queries_match_minisom(backend, distance, learning_rate):
     rng = np.random.default_rng(11)
@@ -239,3 +239,41 @@ def test_bmu_metric_matches_reference(engine, dtype, kind, n_nodes, n_features, 
         assert (index == expected).mean() > 0.9
         if n_nodes > 2:
             assert index[0] == expected[0] == 1
+
+
+@pytest.mark.parametrize("engine", COMPILED)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("n_nodes", "n_features"), [(1, 3), (37, 1), (20, 300), (9, 8)])
+def test_bmu_metric_euclidean_is_numpys_argmin_of_norms(engine, dtype, n_nodes, n_features):
+    """Code 0: exactly ``np.argmin(np.linalg.norm(x - w, axis=1))``, exact ties included
+    (the near ties of the float32 search are settled with it)."""
+    rng = np.random.default_rng(n_nodes * n_features)
+    weights = rng.random((n_nodes, n_features)).astype(dtype)
+    data = rng.random((31, n_features)).astype(dtype)
+    if n_nodes > 2:
+        weights[-1] = weights[1]
+        weights[2] = weights[1] + np.finfo(dtype).eps  # a near tie
+        data[:3] = weights[1]
+    index = np.empty(len(data), dtype=np.int64)
+    _kernels(engine).bmu_metric(weights, data, np.zeros(len(data)), 0, index, 2)
+    expected = [np.argmin(np.linalg.norm(x - weights, axis=1)) for x in data]
+    assert_array_equal(index, expected)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+def test_collapsed_map_winners_are_exact(backend):
+    """A map whose nodes nearly coincide (most samples are near ties of the fast search):
+    winners and quantization error as MiniSom computes them."""
+    rng = np.random.default_rng(2)
+    data = rng.random((500, 40))
+    ref, ours = _pair(6, 5, 40, backend, sigma=4, learning_rate=1.0, random_seed=1)
+    centre = data.mean(axis=0)
+    weights = centre + rng.random((6, 5, 40)) * 1e-9
+    weights[0, 1] = weights[3, 2]
+    ref._weights = weights.copy()
+    ours._weights = weights.copy()
+    assert ours._winner_positions(data) == [ref.winner(x) for x in data]
+    assert_allclose(ours.quantization_error(data), ref.quantization_error(data), rtol=1e-12)
+    ref.train_batch_offline(data, 3)
+    ours.train_batch_offline(data, 3)
+    _assert_same(ref, ours)

@@ -198,6 +198,16 @@ def euclidean_bmu(backend, weights: np.ndarray, data: np.ndarray):
         return max(float(np.max(a)), -float(np.min(a))) if a.size else 0.0
 
     use32 = max(magnitude(weights), magnitude(data)) <= FLOAT32_SEARCH_LIMIT
+
+    def exact(w, rows):
+        return _exact_euclidean(backend, w, rows)
+
+    def settle(w, rows):
+        # the float32 near ties: searched again in float64 (a bound 2^29 times tighter),
+        # whose own near ties go to the exact formula
+        first, second = backend.top2_many(w, np.ascontiguousarray(rows))
+        return refine_euclidean_winners(w, rows, first, second, 2.0 ** -53, exact)[0]
+
     search_weights = weights.astype(np.float32) if use32 else weights
     unit = 2.0 ** -24 if use32 else 2.0 ** -53
     for start, stop in _slicing.spans(0, n, _slicing.search_rows(*weights.shape)):
@@ -205,12 +215,26 @@ def euclidean_bmu(backend, weights: np.ndarray, data: np.ndarray):
         searched = block.astype(np.float32) if use32 else block
         first, second = backend.top2_many(search_weights, searched)
         index[start:start + len(block)], d2[start:start + len(block)] = \
-            refine_euclidean_winners(weights, block, first, second, unit)
+            refine_euclidean_winners(weights, block, first, second, unit,
+                                     settle if use32 else exact)
     return index, d2
 
 
+def _exact_euclidean(backend, weights: np.ndarray, rows: np.ndarray):
+    """``argmin(np.linalg.norm(x - weights, axis=1))`` of every row, on the backend's
+    compiled ``bmu_metric`` (code 0) when it has one; None otherwise."""
+    engine = metric_kernel(backend, "bmu_many")
+    if engine is None:
+        return None
+    kernels, compiled = engine
+    index = np.empty(len(rows), dtype=np.int64)
+    kernels.bmu_metric(weights, np.ascontiguousarray(rows), np.zeros(len(rows)), 0, index,
+                       compiled._search_threads(len(rows), *weights.shape))
+    return index
+
+
 def refine_euclidean_winners(weights: np.ndarray, data: np.ndarray, first: np.ndarray,
-                             second: np.ndarray, unit: float):
+                             second: np.ndarray, unit: float, exact_search=None):
     """Make a fast best-matching-unit search agree exactly with
     ``argmin(np.linalg.norm(x - weights, axis=1))``; return ``(winners, squared distances)``.
 
@@ -220,7 +244,10 @@ def refine_euclidean_winners(weights: np.ndarray, data: np.ndarray, first: np.nd
     exact value. If the exact squared distances satisfy ``d(second) - d(first) > 2 E``, no
     other node can be nearer than ``first`` (it would have to score within ``2 E`` of it, and
     so would ``second``). The remaining samples, near ties, are decided by the exact formula
-    (lowest index among equal rounded distances).
+    (lowest index among equal rounded distances): by ``exact_search(weights, rows)`` when it
+    is given and returns their winners (a compiled kernel computing the formula bitwise; maps
+    whose nodes nearly coincide, e.g. after batch steps at a learning rate near 1, can make
+    most samples near ties), else sample by sample in NumPy.
     """
     n_nodes, n_features = weights.shape
     n = data.shape[0]
@@ -242,7 +269,16 @@ def refine_euclidean_winners(weights: np.ndarray, data: np.ndarray, first: np.nd
         # twice the score error, plus the float64 rounding of the exact d's (a few ulps)
         bound = 2.0 * error + 4.0 * (n_features + 2) * 2.0 ** -53 * d2
         near_ties.append(start + np.flatnonzero(d2 - d1 <= bound))
-    for r in np.concatenate(near_ties) if near_ties else ():
+    ties = np.concatenate(near_ties) if near_ties else np.empty(0, dtype=np.int64)
+    exact = exact_search(weights, data[ties]) if (ties.size and exact_search) else None
+    if exact is not None:
+        first[ties] = exact
+        for start in range(0, ties.size, rows):
+            part = ties[start:start + rows]
+            diff = data[part] - weights[first[part]]
+            d_first[part] = np.einsum("nd,nd->n", diff, diff)
+        return first, d_first
+    for r in ties:
         dist = np.linalg.norm(data[r] - weights, axis=-1)
         first[r] = np.argmin(dist)
         diff_r = data[r] - weights[first[r]]

@@ -558,8 +558,9 @@ SERIAL = SimpleNamespace(bmu_search=_serial_bmu_search, group_sums=_serial_group
 # ``train_online_metric`` and ``bmu_metric`` entries of the kernel contract in
 # :mod:`minisam.backends.compiled`). Kept apart from the Euclidean kernels above.
 
-#: Distance codes of the ``*_metric`` kernels.
-METRIC_CODES = {"cosine": 1, "manhattan": 2, "chebyshev": 3}
+#: Distance codes of the ``*_metric`` kernels (``bmu_metric`` also takes 0: the Euclidean
+#: distance, winners exactly as ``np.argmin(np.linalg.norm(x - w, axis=-1))`` picks them).
+METRIC_CODES = {"euclidean": 0, "cosine": 1, "manhattan": 2, "chebyshev": 3}
 
 
 @_jit(nogil=True)
@@ -580,6 +581,10 @@ def _metric_feature(row, vd, vn, g, lo, hi, upd, metric, a, b):
     elif metric == 2:
         for k in range(row.shape[0]):
             a[k] += abs(row[k] - vn)
+    elif metric == 0:
+        for k in range(row.shape[0]):
+            diff = row[k] - vn
+            a[k] += diff * diff
     else:
         for k in range(row.shape[0]):
             x = abs(row[k] - vn)
@@ -655,6 +660,8 @@ def _metric_winner(metric, dist_a, dist_b, xnorm):
         if metric == 1:
             dist = 1.0 - np.float64(dist_a[k]) / (math.sqrt(np.float64(dist_b[k])) * xnorm
                                                   + 1e-8)
+        elif metric == 0:
+            dist = math.sqrt(np.float64(dist_a[k]))
         else:
             dist = np.float64(dist_a[k])
         if dist < best:
@@ -751,7 +758,7 @@ def bmu_metric(weights, data, xnorms, metric, index_out, n_threads):
     """Contract entry point: see :mod:`minisam.backends.compiled`."""
     if data.shape[0] == 0:
         return
-    if int(metric) not in (1, 2, 3):
+    if int(metric) not in (0, 1, 2, 3):
         raise ValueError(f"unknown distance code {metric}")
     kernel = _bmu_metric if int(n_threads) > 1 else _serial(_bmu_metric)
     kernel(np.ascontiguousarray(weights.T), data, np.ascontiguousarray(xnorms, dtype=np.float64),
