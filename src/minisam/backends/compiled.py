@@ -147,7 +147,8 @@ class CompiledBackend(Backend):
         wnorm = np.einsum("kd,kd->k", weights, weights)
         with single_threaded_blas(self._blas):
             self.kernels.bmu_search(weights, wnorm, data, index, d2, second, self.chunk,
-                                    self._threads(), *self._gemm(weights.dtype))
+                                    self._search_threads(n, *weights.shape),
+                                    *self._gemm(weights.dtype))
         return index, d2, second
 
     def bmu_many(self, weights, data):
@@ -176,7 +177,8 @@ class CompiledBackend(Backend):
 
     def batch_sums(self, weights, data, sums, counts):
         index, _ = self.bmu_many(weights, data)
-        self.kernels.group_sums(data, index, sums, counts, self._threads())
+        self.kernels.group_sums(data, index, sums, counts,
+                                self._search_threads(data.shape[0], *weights.shape))
 
     def _search_threads(self, n_samples: int, n_nodes: int, n_features: int) -> int:
         """Threads for a winner search or batch epoch over ``n_samples`` rows (see
@@ -200,8 +202,22 @@ def kernel_periods(periods) -> np.ndarray | None:
 
 
 #: Smallest ``n_samples * n_nodes * n_features`` for which winner searches and batch epochs
-#: use more than one thread (below it a second thread's wake-up costs more than it saves).
-SEARCH_PARALLEL_MIN_WORK = 0
+#: use more than one thread. Measured on the 2-core Zen 4 VM (float64, Cython via the auto
+#: backend, medians of 7 interleaved runs, ``python /tmp/perf_t.py`` as kept in
+#: ``benchmarks/bench_threads.py``), ms for one batch epoch of ``MiniSam.train_batch`` and one
+#: ``bmu_many``, 1 -> 2 threads, on a machine shared with other jobs (load average 4):
+#:   N=200   K=100  D=8  (1.6e5):  epoch 0.25 -> 0.26 ; bmu 0.06 -> 0.06
+#:   N=1000  K=100  D=16 (1.6e6):  epoch 0.71 -> 23.5 ; bmu 0.26 -> 31.5
+#:   N=2000  K=400  D=16 (1.3e7):  epoch 1.67 -> 23.9 ; bmu 13.3 -> 15.4
+#:   N=500   K=2500 D=64 (8.0e7):  epoch 15.5 -> 27.5 ; bmu 8.2 -> 26.0
+#:   N=20000 K=400  D=16 (1.3e8):  epoch 20.7 -> 37.3 ; bmu 15.8 -> 31.6
+#:   N=5000  K=900  D=32 (1.4e8):  epoch 26.3 -> 37.7 ; bmu 17.8 -> 35.4
+#:   N=2000  K=2500 D=64 (3.2e8):  epoch 56.7 -> 63.9 ; bmu 41.4 -> 50.7
+#:   N=10000 K=2500 D=64 (1.6e9):  epoch 201 -> 207  ; bmu 169 -> 170
+#: (issue 16 measured 1.5x slower with 2 threads at 3.2e8 on a quiet machine, and the
+#: 100,000-sample epochs of the README, 2.6e10 and up, gain from 2 threads). A second
+#: thread never paid below 1e9 here; from 2^30 (1.07e9) on, all threads are used.
+SEARCH_PARALLEL_MIN_WORK = 1 << 30
 
 
 def search_threads(n_threads: int, n_samples: int, n_nodes: int, n_features: int) -> int:
