@@ -203,9 +203,9 @@ def kernel_periods(periods) -> np.ndarray | None:
 
 #: Smallest ``n_samples * n_nodes * n_features`` for which winner searches and batch epochs
 #: use more than one thread. Measured on the 2-core Zen 4 VM (float64, Cython via the auto
-#: backend, medians of 7 interleaved runs, ``python /tmp/perf_t.py`` as kept in
-#: ``benchmarks/bench_threads.py``), ms for one batch epoch of ``MiniSam.train_batch`` and one
-#: ``bmu_many``, 1 -> 2 threads, on a machine shared with other jobs (load average 4):
+#: backend, medians of 7 interleaved runs; asv: ``benchmarks/bench_dropin.py`` SmallSearch), ms
+#: for one batch epoch of ``MiniSam.train_batch`` and one ``bmu_many``, 1 -> 2 threads, before
+#: this threshold, on a machine shared with other jobs (load average 4):
 #:   N=200   K=100  D=8  (1.6e5):  epoch 0.25 -> 0.26 ; bmu 0.06 -> 0.06
 #:   N=1000  K=100  D=16 (1.6e6):  epoch 0.71 -> 23.5 ; bmu 0.26 -> 31.5
 #:   N=2000  K=400  D=16 (1.3e7):  epoch 1.67 -> 23.9 ; bmu 13.3 -> 15.4
