@@ -29,6 +29,8 @@
 #define MS_COSINE 1
 #define MS_MANHATTAN 2
 #define MS_CHEBYSHEV 3
+/* Internal: the cosine's dot products alone (|w|^2 taken from the cache of unmoved nodes). */
+#define MS_DOT 4
 
 /* One call of online training (see train_online_metric in the kernel contract). */
 typedef struct {
@@ -80,6 +82,8 @@ MS_INLINE void ms_mterm_##SFX(T *restrict q, ptrdiff_t S, ptrdiff_t d, const int
     if (metric == MS_COSINE) {                                                                   \
         *ta = MS_R(w * vn[d]);                                                                   \
         *tb = MS_R(w * w);                                                                       \
+    } else if (metric == MS_DOT) {                                                               \
+        *ta = MS_R(w * vn[d]);                                                                   \
     } else if (metric == MS_EUCLIDEAN) {                                                         \
         ms_vt_##SFX x = w - vn[d];                                                               \
         *ta = MS_R(x * x);                                                                       \
@@ -143,6 +147,9 @@ static void ms_mpairwise_##SFX(T *q, ptrdiff_t S, ptrdiff_t d0, ptrdiff_t n, int
         if (metric == MS_COSINE) {                                                               \
             if (upd) ms_mleaf_##SFX(q, S, d0, n, 1, MS_COSINE, gb, v, vn, ra, rb);               \
             else ms_mleaf_##SFX(q, S, d0, n, 0, MS_COSINE, gb, v, vn, ra, rb);                   \
+        } else if (metric == MS_DOT) {                                                           \
+            if (upd) ms_mleaf_##SFX(q, S, d0, n, 1, MS_DOT, gb, v, vn, ra, rb);                  \
+            else ms_mleaf_##SFX(q, S, d0, n, 0, MS_DOT, gb, v, vn, ra, rb);                      \
         } else if (metric == MS_EUCLIDEAN) {                                                     \
             if (upd) ms_mleaf_##SFX(q, S, d0, n, 1, MS_EUCLIDEAN, gb, v, vn, ra, rb);            \
             else ms_mleaf_##SFX(q, S, d0, n, 0, MS_EUCLIDEAN, gb, v, vn, ra, rb);                \
@@ -183,10 +190,12 @@ MS_INLINE ms_vt_##SFX ms_mmax_##SFX(T *restrict q, ptrdiff_t S, ptrdiff_t D, con
 }                                                                                                \
 /* One pass over a panel of nv vectors of nodes: vectors [u0, u1) move towards v by g (if v); \
    if vn, every node's distance to vn goes to dout (the first `valid` lanes; +inf after).      \
-   Returns the least distance (+inf without vn). */                                              \
+   Returns the least distance (+inf without vn). Cosine with a cache wwc (S values, or NULL):  \
+   the norms |w| of vectors that do not move are taken from it (bitwise what they would give, \
+   their weights unchanged) unless fresh; those that are computed are stored into it. */       \
 static T ms_mpass_##SFX(T *p, ptrdiff_t S, ptrdiff_t D, ptrdiff_t nv, ptrdiff_t valid,          \
                         ptrdiff_t u0, ptrdiff_t u1, const T *v, const T *vn, const T *g,         \
-                        int metric, double xnorm, T *dout) {                                     \
+                        int metric, double xnorm, T *dout, T *wwc, int fresh) {                  \
     ms_vt_##SFX m = ms_splat_##SFX((T)INFINITY), a, b, zero = {0};                               \
     if (!v) u0 = u1 = 0;                                                                         \
     for (ptrdiff_t jb = 0; jb < nv; jb++) {                                                      \
@@ -208,10 +217,17 @@ static T ms_mpass_##SFX(T *p, ptrdiff_t S, ptrdiff_t D, ptrdiff_t nv, ptrdiff_t 
         if (metric == MS_CHEBYSHEV) {                                                            \
             a = upd ? ms_mmax_##SFX(q, S, D, 1, gb, v, vn) : ms_mmax_##SFX(q, S, D, 0, gb, v, vn); \
         } else {                                                                                 \
-            ms_mpairwise_##SFX(q, S, 0, D, upd, metric, gb, v, vn, &a, &b);                      \
+            if (metric == MS_COSINE && wwc && !upd && !fresh) {                                  \
+                ms_mpairwise_##SFX(q, S, 0, D, 0, MS_DOT, gb, v, vn, &a, &b);                    \
+                b = *(const ms_vt_##SFX *)(wwc + jb * (L));                                      \
+            } else {                                                                             \
+                ms_mpairwise_##SFX(q, S, 0, D, upd, metric, gb, v, vn, &a, &b);                  \
+                if (metric == MS_COSINE) b = ms_vsqrt_##SFX(b);  /* |w| */                       \
+                if (metric == MS_COSINE && wwc) *(ms_vt_##SFX *)(wwc + jb * (L)) = b;            \
+            }                                                                                    \
             if (metric == MS_EUCLIDEAN) a = ms_vsqrt_##SFX(a);                                   \
             if (metric == MS_COSINE) {                                                           \
-                ms_vt_##SFX den = MS_R(ms_vsqrt_##SFX(b) * (T)xnorm) + (T)1e-8;                  \
+                ms_vt_##SFX den = MS_R(b * (T)xnorm) + (T)1e-8;                                  \
                 a = (T)1 - a / den;                                                              \
             }                                                                                    \
         }                                                                                        \
@@ -234,7 +250,7 @@ MS_INLINE ptrdiff_t ms_mfirst_##SFX(const T *dout, ptrdiff_t valid, T best) {   
 static ptrdiff_t ms_metric_search_##SFX(const T *wt, ptrdiff_t S, ptrdiff_t D, ptrdiff_t K,     \
                                         const T *x, double xnorm, int metric, T *dout) {        \
     T best = ms_mpass_##SFX((T *)wt, S, D, S / (L), K, 0, 0, NULL, x, NULL, metric, xnorm,       \
-                            dout);                                                               \
+                            dout, NULL, 1);                                                      \
     return ms_mfirst_##SFX(dout, K, best);                                                       \
 }                                                                                                \
 /* Online training (see the kernel contract): returns 0, or -1 when out of memory. */           \
@@ -258,7 +274,7 @@ static int ms_train_online_metric_##SFX(T *weights, const T *data, const ms_metr
     }                                                                                            \
     if (k0[parts] > K) k0[parts] = K;                                                            \
     T *wf = (T *)ms_aligned_alloc(sizeof(T) * (size_t)total, 4096);                              \
-    T *gb = (T *)ms_aligned_alloc(sizeof(T) * (size_t)(2 * nblk * (B)), 64);                     \
+    T *gb = (T *)ms_aligned_alloc(sizeof(T) * (size_t)(3 * nblk * (B)), 64);                     \
     double *sval = (double *)malloc(sizeof(double) * (size_t)(2 * parts));                       \
     int64_t *sidx = (int64_t *)malloc(sizeof(int64_t) * (size_t)(2 * parts));                    \
     ms_barrier_t *bar = (ms_barrier_t *)ms_aligned_alloc(sizeof(ms_barrier_t), 64);              \
@@ -267,7 +283,7 @@ static int ms_train_online_metric_##SFX(T *weights, const T *data, const ms_metr
         ms_aligned_free(bar);                                                                    \
         return -1;                                                                               \
     }                                                                                            \
-    T *dbuf = gb + nblk * (B);                                                                   \
+    T *dbuf = gb + nblk * (B), *wwbuf = dbuf + nblk * (B);  /* distances; the cosine's |w| */      \
     /* per vector of L nodes: the range of its xpos; per thread: the column factors */          \
     const ptrdiff_t nvec = nblk * (B) / (L), ny = job->ycode_ld;                                 \
     int64_t *bxlo = (int64_t *)malloc(sizeof(int64_t) * (size_t)(2 * nvec));                     \
@@ -358,7 +374,8 @@ static int ms_train_online_metric_##SFX(T *weights, const T *data, const ms_metr
                 ptrdiff_t u0 = first < 0 ? 0 : first / (L), u1 = first < 0 ? 0 : last / (L) + 1; \
                 T best = ms_mpass_##SFX(wf + base[u], stride[u], D, stride[u] / (L), hi - lo,    \
                                         u0, u1, v, vn, g, job->metric,                           \
-                                        vn ? job->xnorms[job->order[t + 1]] : 0.0, dbuf + lo);   \
+                                        vn ? job->xnorms[job->order[t + 1]] : 0.0, dbuf + lo,    \
+                                        wwbuf + lo, t < 0);                                      \
                 if (vn) {                                                                        \
                     sval[par + u] = (double)best;                                                \
                     sidx[par + u] = lo + ms_mfirst_##SFX(dbuf + lo, hi - lo, best);              \
