@@ -25,7 +25,7 @@ from pathlib import Path
 
 CSRC = Path(__file__).resolve().parents[1] / "csrc"
 HEADERS = ["ms_platform.h", "ms_cpu.h", "ms_tie.h", "ms_barrier.h", "ms_vector.h", "ms_bmu.h",
-           "ms_online.h", "ms_masked.h"]
+           "ms_online.h", "ms_masked.h", "ms_distance.h"]
 WARNINGS = ["-Wall", "-Wextra", "-Werror"]
 
 #: zig targets (plus CPU levels) standing in for the cibuildwheel platforms.
@@ -75,6 +75,13 @@ double probe_masked(const double *x, const double *w, const float *xf, const flo
     return ms_masked_d2_d(x, w, n) + ms_masked_d2_f(xf, wf, n)
            + (double)ms_masked_nearest_d(w, n, 3, x, obs, 2)
            + (double)ms_masked_nearest_f(wf, n, 3, xf, obs, 2);
+}
+int probe_distance(const double *wt, const float *wtf, const double *x, const float *xf,
+                   double *out, float *outf, double *w, float *wf, const ms_metric_job *job,
+                   ptrdiff_t n, int metric) {
+    return (int)ms_metric_search_d(wt, 64, 3, n, x, 1.0, metric, out)
+           + (int)ms_metric_search_f(wtf, 64, 3, n, xf, 1.0, metric, outf)
+           + ms_train_online_metric_d(w, x, job, 2) + ms_train_online_metric_f(wf, xf, job, 2);
 }
 int probe_runtime(ms_barrier_t *bar, int *sense) {
     ms_barrier_wait(bar, sense, 2);

@@ -1304,3 +1304,144 @@ def masked_train_online(floating[:, ::1] weights, const floating[:, ::1] data,
                         ms_masked_move_f(&weights[k, 0], v, obs, m, g)
     finally:
         ms_aligned_free(obs)
+
+
+# ----------------------------------------------------------------------------- other distances
+# The MiniSom drop-in's cosine, Manhattan and Chebyshev distances (csrc/ms_distance.h): online
+# training with tabulated neighbourhoods and winner searches. Codes: 1 cosine, 2 Manhattan,
+# 3 Chebyshev (minisam._minisom_core.METRIC_CODES); winner searches also 0, the Euclidean
+# distance exactly as np.argmin(np.linalg.norm(x - w, axis=-1)) picks winners.
+
+cdef extern from "ms_distance.h" nogil:
+    ctypedef struct ms_metric_job:
+        Py_ssize_t K, D, n_steps
+        const int64_t *order
+        const double *alphas
+        const double *xnorms
+        int metric
+        double thr
+        const double *xtab
+        Py_ssize_t xtab_ld
+        const double *ytab
+        Py_ssize_t ytab_ld
+        const int64_t *xpos
+        const int64_t *ypos
+        const int64_t *ycode
+        Py_ssize_t ycode_ld
+    int ms_train_online_metric_d(double *weights, const double *data, const ms_metric_job *job,
+                                 int nth)
+    int ms_train_online_metric_f(float *weights, const float *data, const ms_metric_job *job,
+                                 int nth)
+    Py_ssize_t ms_metric_search_d(const double *wt, Py_ssize_t S, Py_ssize_t D, Py_ssize_t K,
+                                  const double *x, double xnorm, int metric, double *dout)
+    Py_ssize_t ms_metric_search_f(const float *wt, Py_ssize_t S, Py_ssize_t D, Py_ssize_t K,
+                                  const float *x, double xnorm, int metric, float *dout)
+
+
+def train_online_metric(floating[:, ::1] weights, const floating[:, ::1] data,
+                        const int64_t[::1] order, const double[::1] alphas,
+                        const double[::1] xnorms, int metric, double skip_below, int n_threads,
+                        tables):
+    """``len(order)`` online steps in place, winners by the distance ``metric`` (see the
+    kernel contract in :mod:`minisam.backends.compiled` and ``csrc/ms_distance.h``)."""
+    cdef Py_ssize_t K = weights.shape[0], D = weights.shape[1], T = order.shape[0]
+    cdef Py_ssize_t N = data.shape[0], t
+    cdef const double[:, ::1] xtab
+    cdef const double[:, ::1] ytab
+    cdef const int64_t[::1] xpos
+    cdef const int64_t[::1] ypos
+    cdef const int64_t[:, ::1] ycode
+    cdef ms_metric_job job
+    cdef int rc, nth
+    if metric < 1 or metric > 3:
+        raise ValueError(f"unknown distance code {metric}")
+    if data.shape[1] != D:
+        raise ValueError("data and weights have different numbers of features")
+    if alphas.shape[0] < T:
+        raise ValueError("schedules shorter than order")
+    if xnorms.shape[0] < N:
+        raise ValueError("xnorms needs one norm per sample")
+    if T == 0 or K == 0 or D == 0:
+        return
+    if K > MAX_NODES:
+        raise ValueError("too many nodes")
+    xtab, ytab, xpos, ypos, ycode = tables
+    if xtab.shape[0] < T or ytab.shape[0] < T:
+        raise ValueError("tables have fewer rows than steps")
+    if xpos.shape[0] != K or ypos.shape[0] != K:
+        raise ValueError("xpos and ypos need one entry per node")
+    if np.max(xpos) - np.min(xpos) >= xtab.shape[1]:
+        raise ValueError("xtab too narrow for the spread of xpos")
+    if (np.min(ypos) < 0 or np.max(ypos) >= ycode.shape[0]
+            or ycode.shape[0] != ycode.shape[1]):
+        raise ValueError("ypos out of range of the square ycode table")
+    if np.min(ycode) < 0 or np.max(ycode) >= ytab.shape[1]:
+        raise ValueError("ycode out of range of ytab")
+    for t in range(T):
+        if order[t] < 0 or order[t] >= N:
+            raise IndexError(f"sample index {order[t]} out of range for {N} samples")
+    job.K = K
+    job.D = D
+    job.n_steps = T
+    job.order = &order[0]
+    job.alphas = &alphas[0]
+    job.xnorms = &xnorms[0]
+    job.metric = metric
+    job.thr = skip_below if skip_below > 0.0 else 5e-324  # never "update" by exactly zero
+    job.xtab = &xtab[0, 0]
+    job.xtab_ld = xtab.shape[1]
+    job.ytab = &ytab[0, 0]
+    job.ytab_ld = ytab.shape[1]
+    job.xpos = &xpos[0]
+    job.ypos = &ypos[0]
+    job.ycode = &ycode[0, 0]
+    job.ycode_ld = ycode.shape[1]
+    nth = max(1, min(n_threads, omp_get_num_procs()))
+    with nogil:
+        if floating is double:
+            rc = ms_train_online_metric_d(&weights[0, 0], &data[0, 0], &job, nth)
+        else:
+            rc = ms_train_online_metric_f(&weights[0, 0], &data[0, 0], &job, nth)
+    if rc != 0:
+        raise MemoryError()
+
+
+def bmu_metric(const floating[:, ::1] weights, const floating[:, ::1] data,
+               const double[::1] xnorms, int metric, int64_t[::1] index_out, int n_threads):
+    """Winner of every row of ``data`` under the distance ``metric`` (the first node at the
+    least distance), into ``index_out``; rows split across ``n_threads`` threads."""
+    cdef Py_ssize_t K = weights.shape[0], D = weights.shape[1], N = data.shape[0]
+    cdef Py_ssize_t B, S, i, k, d, nth
+    cdef floating *wt = NULL
+    cdef floating *dbuf = NULL
+    if metric < 0 or metric > 3:
+        raise ValueError(f"unknown distance code {metric}")
+    if data.shape[1] != D or index_out.shape[0] < N or xnorms.shape[0] < N:
+        raise ValueError("data, xnorms and index_out do not match the weights")
+    if N == 0:
+        return
+    if K == 0:
+        raise ValueError("weights have no nodes")
+    B = 8 if floating is double else 16
+    S = _round_up(K, B)
+    nth = max(1, min(n_threads, N, omp_get_num_procs()))
+    wt = <floating *>_aligned(<size_t>(S * max(D, 1)) * sizeof(floating), 4096)
+    dbuf = <floating *>_aligned(<size_t>(nth * S) * sizeof(floating))
+    try:
+        if wt == NULL or dbuf == NULL:
+            raise MemoryError()
+        with nogil:
+            memset(wt, 0, <size_t>(S * D) * sizeof(floating))
+            for k in range(K):
+                for d in range(D):
+                    wt[d * S + k] = weights[k, d]
+            for i in prange(N, num_threads=nth, schedule="static"):
+                if floating is double:
+                    index_out[i] = ms_metric_search_d(wt, S, D, K, &data[i, 0], xnorms[i],
+                                                      metric, dbuf + threadid() * S)
+                else:
+                    index_out[i] = ms_metric_search_f(wt, S, D, K, &data[i, 0], xnorms[i],
+                                                      metric, dbuf + threadid() * S)
+    finally:
+        ms_aligned_free(wt)
+        ms_aligned_free(dbuf)

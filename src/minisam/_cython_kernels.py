@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from minisam._kernel_variants import load
 
-__all__ = ["VARIANT", "bmu_many", "bmu_search", "build_info", "group_sums",
+__all__ = ["VARIANT", "bmu_many", "bmu_metric", "bmu_search", "build_info", "group_sums",
            "masked_bmu_search", "masked_group_sums", "masked_train_online", "openmp_enabled",
-           "openmp_max_threads", "train_online", "x86_64_level"]
+           "openmp_max_threads", "train_online", "train_online_metric", "x86_64_level"]
 
 VARIANT, _kernels = load()
 
@@ -25,3 +25,5 @@ masked_bmu_search = _kernels.masked_bmu_search
 masked_group_sums = _kernels.masked_group_sums
 masked_train_online = _kernels.masked_train_online
 x86_64_level = _kernels.x86_64_level
+bmu_metric = _kernels.bmu_metric
+train_online_metric = _kernels.train_online_metric

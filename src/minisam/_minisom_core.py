@@ -43,6 +43,12 @@ __all__ = [
     "linear_decay_to_one",
     "linear_decay_to_zero",
     "manhattan_distance",
+    "IndexTables",
+    "METRIC_CODES",
+    "metric_bmu",
+    "metric_kernel",
+    "sample_norms",
+    "train_online_metric_reference",
     "refine_euclidean_winners",
 ]
 
@@ -192,6 +198,16 @@ def euclidean_bmu(backend, weights: np.ndarray, data: np.ndarray):
         return max(float(np.max(a)), -float(np.min(a))) if a.size else 0.0
 
     use32 = max(magnitude(weights), magnitude(data)) <= FLOAT32_SEARCH_LIMIT
+
+    def exact(w, rows):
+        return _exact_euclidean(backend, w, rows)
+
+    def settle(w, rows):
+        # the float32 near ties: searched again in float64 (a bound 2^29 times tighter),
+        # whose own near ties go to the exact formula
+        first, second = backend.top2_many(w, np.ascontiguousarray(rows))
+        return refine_euclidean_winners(w, rows, first, second, 2.0 ** -53, exact)[0]
+
     search_weights = weights.astype(np.float32) if use32 else weights
     unit = 2.0 ** -24 if use32 else 2.0 ** -53
     for start, stop in _slicing.spans(0, n, _slicing.search_rows(*weights.shape)):
@@ -199,12 +215,26 @@ def euclidean_bmu(backend, weights: np.ndarray, data: np.ndarray):
         searched = block.astype(np.float32) if use32 else block
         first, second = backend.top2_many(search_weights, searched)
         index[start:start + len(block)], d2[start:start + len(block)] = \
-            refine_euclidean_winners(weights, block, first, second, unit)
+            refine_euclidean_winners(weights, block, first, second, unit,
+                                     settle if use32 else exact)
     return index, d2
 
 
+def _exact_euclidean(backend, weights: np.ndarray, rows: np.ndarray):
+    """``argmin(np.linalg.norm(x - weights, axis=1))`` of every row, on the backend's
+    compiled ``bmu_metric`` (code 0) when it has one; None otherwise."""
+    engine = metric_kernel(backend, "bmu_many")
+    if engine is None:
+        return None
+    kernels, compiled = engine
+    index = np.empty(len(rows), dtype=np.int64)
+    kernels.bmu_metric(weights, np.ascontiguousarray(rows), np.zeros(len(rows)), 0, index,
+                       compiled._search_threads(len(rows), *weights.shape))
+    return index
+
+
 def refine_euclidean_winners(weights: np.ndarray, data: np.ndarray, first: np.ndarray,
-                             second: np.ndarray, unit: float):
+                             second: np.ndarray, unit: float, exact_search=None):
     """Make a fast best-matching-unit search agree exactly with
     ``argmin(np.linalg.norm(x - weights, axis=1))``; return ``(winners, squared distances)``.
 
@@ -214,7 +244,10 @@ def refine_euclidean_winners(weights: np.ndarray, data: np.ndarray, first: np.nd
     exact value. If the exact squared distances satisfy ``d(second) - d(first) > 2 E``, no
     other node can be nearer than ``first`` (it would have to score within ``2 E`` of it, and
     so would ``second``). The remaining samples, near ties, are decided by the exact formula
-    (lowest index among equal rounded distances).
+    (lowest index among equal rounded distances): by ``exact_search(weights, rows)`` when it
+    is given and returns their winners (a compiled kernel computing the formula bitwise; maps
+    whose nodes nearly coincide, e.g. after batch steps at a learning rate near 1, can make
+    most samples near ties), else sample by sample in NumPy.
     """
     n_nodes, n_features = weights.shape
     n = data.shape[0]
@@ -236,7 +269,16 @@ def refine_euclidean_winners(weights: np.ndarray, data: np.ndarray, first: np.nd
         # twice the score error, plus the float64 rounding of the exact d's (a few ulps)
         bound = 2.0 * error + 4.0 * (n_features + 2) * 2.0 ** -53 * d2
         near_ties.append(start + np.flatnonzero(d2 - d1 <= bound))
-    for r in np.concatenate(near_ties) if near_ties else ():
+    ties = np.concatenate(near_ties) if near_ties else np.empty(0, dtype=np.int64)
+    exact = exact_search(weights, data[ties]) if (ties.size and exact_search) else None
+    if exact is not None:
+        first[ties] = exact
+        for start in range(0, ties.size, rows):
+            part = ties[start:start + rows]
+            diff = data[part] - weights[first[part]]
+            d_first[part] = np.einsum("nd,nd->n", diff, diff)
+        return first, d_first
+    for r in ties:
         dist = np.linalg.norm(data[r] - weights, axis=-1)
         first[r] = np.argmin(dist)
         diff_r = data[r] - weights[first[r]]
@@ -379,3 +421,101 @@ class Progress:
         sys.stdout.write(f"\r [ {done:{self.digits}} / {self.total} ] {percent:3.0f}%"
                          f" - {left_text} left ")
         sys.stdout.flush()
+
+
+# ----------------------------------------------------------------------------- other distances
+# The cosine, Manhattan and Chebyshev distances on the compiled kernels (``train_online_metric``
+# and ``bmu_metric`` of the kernel contract, minisam.backends.compiled).
+
+#: Distance code of each built-in distance the ``*_metric`` kernels compute.
+METRIC_CODES = {"cosine": 1, "manhattan": 2, "chebyshev": 3}
+
+
+def sample_norms(data: np.ndarray) -> np.ndarray:
+    """``np.linalg.norm(x)`` of every row, computed by that very call (a BLAS dot for a 1-D
+    array, whose order of summation no other NumPy reduction reproduces), so that the cosine
+    kernels divide by bitwise the norm MiniSom's ``_cosine_distance`` uses."""
+    return np.fromiter((np.linalg.norm(x) for x in data), dtype=np.float64, count=len(data))
+
+
+class IndexTables:
+    """MiniSom's bubble and triangle as the kernels' ``'tabulated'`` neighbourhood.
+
+    Both are outer products of a factor of the row offset ``|i - c_i|`` and one of the column
+    offset ``|j - c_j|`` (minimum images on a torus): the bubble ``1`` where the offset is
+    below ``sigma`` (MiniSom's open interval ``c - sigma < i < c + sigma``), the triangle
+    ``max(0, sigma - offset)``, as :meth:`minisam.MiniSom._bubble` and ``_triangle``
+    evaluate them, so influences are bitwise those of the drop-in's NumPy path.
+    """
+
+    def __init__(self, name: str, x_size: int, y_size: int, toroidal: bool):
+        self.name = name
+        self.dx = np.arange(x_size, dtype=np.float64)
+        self.dy = np.arange(y_size, dtype=np.float64)
+        if toroidal:
+            self.dx = reference.wrap_axis(self.dx, x_size)
+            self.dy = reference.wrap_axis(self.dy, y_size)
+        self.xpos = np.repeat(np.arange(x_size, dtype=np.int64), y_size)
+        self.ypos = np.tile(np.arange(y_size, dtype=np.int64), x_size)
+        jj = np.arange(y_size)
+        self.ycode = np.ascontiguousarray(np.abs(jj[:, None] - jj[None, :]), dtype=np.int64)
+        self.steps_per_call = max(1, (1 << 21) // (x_size + y_size))
+
+    def _factor(self, offsets, sigmas):
+        sig = sigmas[:, None]
+        if self.name == "minisom_bubble":
+            return (offsets[None, :] < sig) * 1.
+        tri = -offsets[None, :] + sig
+        tri[tri < 0] = 0.
+        return tri
+
+    def tables(self, sigmas: np.ndarray):
+        """``(xtab, ytab, xpos, ypos, ycode)`` for steps with radii ``sigmas``."""
+        return (self._factor(self.dx, sigmas), self._factor(self.dy, sigmas), self.xpos,
+                self.ypos, self.ycode)
+
+
+def metric_kernel(backend, operation: str = "train_online"):
+    """``(kernel module, engine)`` of ``backend`` whose compiled kernels compute the other
+    distances for ``operation`` (``'train_online'`` or ``'bmu_many'``), else None."""
+    route = getattr(backend, "_route", None)
+    engine = route[operation] if isinstance(route, dict) else backend
+    kernels = getattr(engine, "kernels", None)
+    if kernels is None or not hasattr(kernels, "bmu_metric"):
+        return None
+    return kernels, engine
+
+
+def metric_bmu(backend, kind: str, weights: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """Winners of ``data`` under the built-in distance ``kind`` (``'cosine'``,
+    ``'manhattan'``, ``'chebyshev'``), exactly those of :func:`bmu_by_distance`: on the
+    backend's compiled kernel when it has one, in row slices."""
+    engine = metric_kernel(backend, "bmu_many")
+    if engine is None:
+        return bmu_by_distance(kind, weights, data)
+    kernels, compiled = engine
+    n = data.shape[0]
+    index = np.empty(n, dtype=np.int64)
+    norms = sample_norms(data) if kind == "cosine" else np.zeros(n)
+    threads = compiled._search_threads(n, *weights.shape)
+    for start, stop in _slicing.spans(0, n, _slicing.search_rows(*weights.shape)):
+        kernels.bmu_metric(weights, np.ascontiguousarray(data[start:stop]), norms[start:stop],
+                           METRIC_CODES[kind], index[start:stop], threads)
+    return index
+
+
+def train_online_metric_reference(weights, data, order, alphas, kind, tables):
+    """NumPy reference of the ``train_online_metric`` kernels: the online steps ``order`` on
+    the ``(n_nodes, n_features)`` ``weights`` (in place), winners by the distance ``kind``
+    (this module's one-sample functions), influences from ``tables`` (the ``'tabulated'``
+    neighbourhood: see :mod:`minisam.backends.compiled`), every update applied."""
+    functions = {"cosine": cosine_distance, "manhattan": manhattan_distance,
+                 "chebyshev": chebyshev_distance}
+    xtab, ytab, xpos, ypos, ycode = tables
+    w3 = weights[:, None, :]
+    for t, sample in enumerate(order):
+        x = data[sample]
+        dist = functions[kind](x, w3)[:, 0]
+        b = int(np.argmin(dist))
+        g = (xtab[t, np.abs(xpos - xpos[b])] * ytab[t, ycode[ypos, ypos[b]]]) * alphas[t]
+        weights += g[:, None] * (x - weights)

@@ -695,3 +695,220 @@ SERIAL = SimpleNamespace(bmu_search=_serial_bmu_search, group_sums=_serial_group
                          train_online=train_online, masked_bmu_search=_serial_masked_bmu_search,
                          masked_group_sums=masked_group_sums,
                          masked_train_online=masked_train_online)
+
+
+# ----------------------------------------------------------------------------- other distances
+# The MiniSom drop-in's cosine, Manhattan and Chebyshev activation distances (see the
+# ``train_online_metric`` and ``bmu_metric`` entries of the kernel contract in
+# :mod:`minisam.backends.compiled`). Kept apart from the Euclidean kernels above.
+
+#: Distance codes of the ``*_metric`` kernels (``bmu_metric`` also takes 0: the Euclidean
+#: distance, winners exactly as ``np.argmin(np.linalg.norm(x - w, axis=-1))`` picks them).
+METRIC_CODES = {"euclidean": 0, "cosine": 1, "manhattan": 2, "chebyshev": 3}
+
+
+@_jit(nogil=True)
+def _metric_feature(row, vd, vn, g, lo, hi, upd, metric, a, b):
+    """Move nodes ``[lo, hi)`` of one feature row towards ``vd`` by ``g`` (if ``upd``), then
+    add every node's term for the next sample's feature ``vn`` into ``a`` (and ``b``): cosine
+    ``w * vn`` and ``w * w``; Manhattan ``|w - vn|``; Chebyshev ``max(a, |w - vn|)``."""
+    if upd:
+        moving = row[lo:hi]
+        gm = g[lo:hi]
+        for k in range(moving.shape[0]):
+            moving[k] = moving[k] + gm[k] * (vd - moving[k])
+    if metric == 1:
+        for k in range(row.shape[0]):
+            w = row[k]
+            a[k] += w * vn
+            b[k] += w * w
+    elif metric == 2:
+        for k in range(row.shape[0]):
+            a[k] += abs(row[k] - vn)
+    elif metric == 0:
+        for k in range(row.shape[0]):
+            diff = row[k] - vn
+            a[k] += diff * diff
+    else:
+        for k in range(row.shape[0]):
+            x = abs(row[k] - vn)
+            a[k] = x if x > a[k] else a[k]
+
+
+@_jit(nogil=True)
+def _metric_leaf(wt, d0, n, v, vn, g, lo, hi, upd, metric, out_a, out_b, acc_a, acc_b):
+    """Features ``d0 .. d0 + n - 1`` (``n <= 128``) summed in NumPy's pairwise order (see
+    :func:`_pairwise_leaf`) into ``out_a`` (and ``out_b`` for the cosine)."""
+    out_a[:] = 0.0
+    out_b[:] = 0.0
+    if n < 8:
+        for d in range(d0, d0 + n):
+            _metric_feature(wt[d], v[d], vn[d], g, lo, hi, upd, metric, out_a, out_b)
+        return
+    acc_a[:, :] = 0.0
+    acc_b[:, :] = 0.0
+    body = n - n % 8
+    for i in range(body):
+        d = d0 + i
+        _metric_feature(wt[d], v[d], vn[d], g, lo, hi, upd, metric, acc_a[i % 8],
+                        acc_b[i % 8])
+    for k in range(out_a.shape[0]):
+        out_a[k] = (((acc_a[0, k] + acc_a[1, k]) + (acc_a[2, k] + acc_a[3, k]))
+                    + ((acc_a[4, k] + acc_a[5, k]) + (acc_a[6, k] + acc_a[7, k])))
+    if metric == 1:
+        for k in range(out_b.shape[0]):
+            out_b[k] = (((acc_b[0, k] + acc_b[1, k]) + (acc_b[2, k] + acc_b[3, k]))
+                        + ((acc_b[4, k] + acc_b[5, k]) + (acc_b[6, k] + acc_b[7, k])))
+    for i in range(body, n):
+        d = d0 + i
+        _metric_feature(wt[d], v[d], vn[d], g, lo, hi, upd, metric, out_a, out_b)
+
+
+@_jit(nogil=True)
+def _metric_pass(wt, v, vn, g, lo, hi, upd, metric, plan, dist_a, dist_b, acc_a, acc_b,
+                 parts_a, parts_b):
+    """Update nodes ``[lo, hi)`` towards ``v`` (if ``upd``) and accumulate every node's sums
+    against ``vn`` into ``dist_a`` (``dist_b``), over the features in NumPy's order."""
+    n_features = wt.shape[0]
+    if metric == 3:  # a maximum: no rounding, any order
+        dist_a[:] = 0.0
+        for d in range(n_features):
+            _metric_feature(wt[d], v[d], vn[d], g, lo, hi, upd, metric, dist_a, dist_b)
+        return
+    if plan.shape[0] == 1:
+        _metric_leaf(wt, 0, n_features, v, vn, g, lo, hi, upd, metric, dist_a, dist_b, acc_a,
+                     acc_b)
+        return
+    for r in range(plan.shape[0]):
+        if plan[r, 0] == 0:
+            _metric_leaf(wt, plan[r, 1], plan[r, 2], v, vn, g, lo, hi, upd, metric,
+                         parts_a[r], parts_b[r], acc_a, acc_b)
+        else:
+            x = plan[r, 1]
+            y = plan[r, 2]
+            for k in range(dist_a.shape[0]):
+                parts_a[r, k] = parts_a[x, k] + parts_a[y, k]
+                parts_b[r, k] = parts_b[x, k] + parts_b[y, k]
+    last = plan.shape[0] - 1
+    dist_a[:] = parts_a[last]
+    dist_b[:] = parts_b[last]
+
+
+@_jit(nogil=True)
+def _metric_winner(metric, dist_a, dist_b, xnorm):
+    """First node at the least distance: cosine ``1 - a / (sqrt(b) |x| + 1e-8)`` (MiniSom's
+    operations, in float64), else ``a``."""
+    best = np.inf
+    best_k = 0
+    for k in range(dist_a.shape[0]):
+        if metric == 1:
+            dist = 1.0 - np.float64(dist_a[k]) / (math.sqrt(np.float64(dist_b[k])) * xnorm
+                                                  + 1e-8)
+        elif metric == 0:
+            dist = math.sqrt(np.float64(dist_a[k]))
+        else:
+            dist = np.float64(dist_a[k])
+        if dist < best:
+            best = dist
+            best_k = k
+    return best_k
+
+
+@_jit(nogil=True)
+def _tabulated_steps(g, alpha, bmu, t, tables, skip_below):
+    """``g[k] = (xtab[t, |xpos[k] - xpos[b]|] * ytab[t, ycode[ypos[k], ypos[b]]]) * alpha``
+    (0 below ``skip_below`` in magnitude); returns the node range ``[lo, hi)`` that moves."""
+    xtab, ytab, xpos, ypos, ycode = tables
+    xb = xpos[bmu]
+    yb = ypos[bmu]
+    lo = g.shape[0]
+    hi = 0
+    for k in range(g.shape[0]):
+        step = (xtab[t, abs(xpos[k] - xb)] * ytab[t, ycode[ypos[k], yb]]) * alpha
+        if abs(step) >= skip_below and step != 0.0:
+            g[k] = step
+            lo = min(lo, k)
+            hi = k + 1
+        else:
+            g[k] = 0.0
+    return (lo, hi) if lo < hi else (0, 0)
+
+
+@_jit(nogil=True)
+def _metric_buffers(n_nodes, n_plan, dtype_of):
+    dist_a = np.zeros(n_nodes, dtype=dtype_of.dtype)
+    dist_b = np.zeros(n_nodes, dtype=dtype_of.dtype)
+    acc_a = np.zeros((8, n_nodes), dtype=dtype_of.dtype)
+    acc_b = np.zeros((8, n_nodes), dtype=dtype_of.dtype)
+    rows = n_plan if n_plan > 1 else 0
+    parts_a = np.zeros((rows, n_nodes), dtype=dtype_of.dtype)
+    parts_b = np.zeros((rows, n_nodes), dtype=dtype_of.dtype)
+    return dist_a, dist_b, acc_a, acc_b, parts_a, parts_b
+
+
+@_jit(nogil=True)
+def _train_online_metric_fm(wt, data, order, alphas, xnorms, metric, skip_below, plan, tables):
+    """Online steps on the feature-major copy ``wt`` with winners by distance ``metric``."""
+    n_nodes = wt.shape[1]
+    n_steps = order.shape[0]
+    g = np.zeros(n_nodes, dtype=wt.dtype)
+    dist_a, dist_b, acc_a, acc_b, parts_a, parts_b = _metric_buffers(n_nodes, plan.shape[0],
+                                                                     wt[0])
+    first = data[order[0]]
+    _metric_pass(wt, first, first, g, 0, 0, False, metric, plan, dist_a, dist_b, acc_a, acc_b,
+                 parts_a, parts_b)
+    bmu = _metric_winner(metric, dist_a, dist_b, xnorms[order[0]])
+    for t in range(n_steps):
+        v = data[order[t]]
+        nxt = order[t + 1] if t + 1 < n_steps else order[t]
+        lo, hi = _tabulated_steps(g, alphas[t], bmu, t, tables, skip_below)
+        _metric_pass(wt, v, data[nxt], g, lo, hi, True, metric, plan, dist_a, dist_b, acc_a,
+                     acc_b, parts_a, parts_b)
+        bmu = _metric_winner(metric, dist_a, dist_b, xnorms[nxt])
+
+
+@_jit(nogil=True, parallel=True)
+def _bmu_metric(wt, data, xnorms, metric, plan, index_out, n_workers):
+    n_samples = data.shape[0]
+    n_nodes = wt.shape[1]
+    n_workers = max(1, min(n_workers, n_samples))
+    for worker in prange(n_workers):
+        g = np.zeros(0, dtype=wt.dtype)
+        dist_a, dist_b, acc_a, acc_b, parts_a, parts_b = _metric_buffers(n_nodes,
+                                                                         plan.shape[0], wt[0])
+        for i in range(worker, n_samples, n_workers):
+            x = data[i]
+            _metric_pass(wt, x, x, g, 0, 0, False, metric, plan, dist_a, dist_b, acc_a, acc_b,
+                         parts_a, parts_b)
+            index_out[i] = _metric_winner(metric, dist_a, dist_b, xnorms[i])
+
+
+def train_online_metric(weights, data, order, alphas, xnorms, metric, skip_below, n_threads,
+                        tables):
+    """Contract entry point: see :mod:`minisam.backends.compiled` (serial)."""
+    if order.shape[0] == 0 or weights.shape[0] == 0:
+        return
+    if int(metric) not in (1, 2, 3):
+        raise ValueError(f"unknown distance code {metric}")
+    _check_tables(tables, order.shape[0], weights.shape[0])
+    features_major = np.ascontiguousarray(weights.T)
+    _train_online_metric_fm(features_major, data, order, alphas,
+                            np.ascontiguousarray(xnorms, dtype=np.float64), int(metric),
+                            float(skip_below), _pairwise_plan(weights.shape[1]), tuple(tables))
+    weights[...] = features_major.T
+
+
+def bmu_metric(weights, data, xnorms, metric, index_out, n_threads):
+    """Contract entry point: see :mod:`minisam.backends.compiled`."""
+    if data.shape[0] == 0:
+        return
+    if int(metric) not in (0, 1, 2, 3):
+        raise ValueError(f"unknown distance code {metric}")
+    kernel = _bmu_metric if int(n_threads) > 1 else _serial(_bmu_metric)
+    kernel(np.ascontiguousarray(weights.T), data, np.ascontiguousarray(xnorms, dtype=np.float64),
+           int(metric), _pairwise_plan(weights.shape[1]), index_out, int(n_threads))
+
+
+SERIAL.train_online_metric = train_online_metric
+SERIAL.bmu_metric = lambda weights, data, xnorms, metric, index_out, n_threads: bmu_metric(
+    weights, data, xnorms, metric, index_out, 1)

@@ -4,6 +4,7 @@
     python -m minisam.bench --quick      # smaller repeat counts, for a smoke test
     python -m minisam.bench --only dask  # Dask targets (needs minisam[dask], 2.4 GiB of disk)
     python -m minisam.bench --only estimator  # SelfOrganizingMap defaults vs MiniSom (~2 min)
+    python -m minisam.bench --peers      # other SOM libraries that are installed, same workloads
 
 Each timing is the median of several runs in this process, so ratios compare like with like on
 the same machine at the same moment. Slow baselines (Sam's triple loop, the NumPy backend on the
@@ -558,6 +559,72 @@ def bench_estimator(table, repeats, quick):
     return results
 
 
+def bench_peers(table, n_threads, quick):
+    """Other SOM libraries that are installed, timed in this process on the same workloads,
+    with the quantization error each reaches (same exact measure for all: see
+    :mod:`minisam._peers`)."""
+    from minisam import _peers
+
+    versions = _peers.peer_versions()
+    print("peers: " + ", ".join(f"{k} {v or 'not installed'}" for k, v in versions.items()),
+          flush=True)
+    rng = np.random.default_rng(0)
+
+    def report(workload, peer, run):
+        try:
+            seconds, result = run()
+        except _peers.PeerMissing as exc:
+            table.add(workload, peer, "not installed", str(exc)[:60])
+            return
+        except Exception as exc:  # a peer that breaks on this machine: say so, go on
+            table.add(workload, peer, "failed", f"{type(exc).__name__}: {str(exc)[:60]}")
+            return
+        return seconds, result
+
+    def label(peer):
+        version = versions.get(peer.split(".")[0]) if not peer.startswith("minisam") else None
+        return f"{peer} {version}" if version else peer
+
+    # online: 40x40, D=64, random order (MiniSom's train_random), float64
+    steps = 2000 if quick else 20_000
+    online = _peers.Workload("online", rng.random((5000, 64)), 40, 40, steps, 4.0, 0.5)
+    title = f"peers online 40x40 D=64 {steps} steps f64"
+    print(title, flush=True)
+    for peer in ("minisam", "minisom"):
+        out = report(title, label(peer), lambda p=peer: _peers.run_online(p, online, n_threads))
+        if out:
+            seconds, weights = out
+            table.add(title, label(peer), f"{seconds * 1e6 / steps:.1f} us/step",
+                      f"QE {_peers.quantization_error(weights, online.data):.4f}")
+
+    # batch: 16,000 x 300, 25x15 map, 10 epochs
+    epochs = 2 if quick else 10
+    batch = _peers.Workload("batch", rng.random((16_000, 300)), 25, 15, epochs, 3.0, 0.5)
+    title = f"peers batch 16000x300 25x15 {epochs} epochs"
+    print(title, flush=True)
+    for peer in ("minisam", "minisam.MiniSom", "minisom", "xpysom", "somoclu", "torchsom"):
+        out = report(title, label(peer), lambda p=peer: _peers.run_batch(p, batch, n_threads))
+        if out:
+            seconds, weights = out
+            table.add(title, label(peer), f"{seconds:.2f} s",
+                      f"QE {_peers.quantization_error(weights, batch.data):.4f}")
+
+    # BMU search: K=2,500, D=64, float32 (MiniSom: float64 N x K matrices)
+    n = 5000 if quick else 50_000
+    weights = rng.random((2500, 64)).astype(np.float32)
+    data = rng.random((n, 64)).astype(np.float32)
+    title = f"peers BMU N={n} K=2500 D=64 f32"
+    print(title, flush=True)
+    for peer in ("minisam", "scikit-learn", "minisom"):
+        out = report(title, label(peer), lambda p=peer: _peers.run_bmu(p, weights, data,
+                                                                       n_threads))
+        if out:
+            seconds, index = out
+            diff = data.astype(np.float64) - weights.astype(np.float64)[np.asarray(index)]
+            qe = float(np.mean(np.sqrt(np.einsum("nd,nd->n", diff, diff))))
+            table.add(title, label(peer), f"{n / seconds / 1e6:.3f} M samples/s", f"QE {qe:.6f}")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, 1 Sam epoch")
@@ -567,6 +634,9 @@ def main(argv=None) -> None:
                         choices=["challenge", "online", "batch", "bmu", "memory",
                                  "topology", "missing", "dask", "estimator"],
                         help="run only these workloads")
+    parser.add_argument("--peers", action="store_true",
+                        help="time the other SOM libraries that are installed (minisom, "
+                             "xpysom, somoclu, torchsom, scikit-learn) on the same workloads")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
     args = parser.parse_args(argv)
     n_threads = args.threads or default_n_threads()
@@ -583,8 +653,9 @@ def main(argv=None) -> None:
           f"{os.cpu_count()} CPUs, {n_threads} thread(s), OpenMP={openmp_enabled()}, "
           f"Cython kernels={kernels}, backends={list(backends)}", flush=True)
     table = _Table()
-    wanted = set(args.only or ["challenge", "online", "batch", "bmu", "memory", "topology",
-                               "missing"])
+    default = [] if args.peers and args.only is None else \
+        ["challenge", "online", "batch", "bmu", "memory", "topology", "missing"]
+    wanted = set(default if args.only is None else args.only)
     for name in ("numba",):
         if name in backends:
             table.add("first call", name, f"{_first_call_latency(name):.2f} s",
@@ -605,8 +676,9 @@ def main(argv=None) -> None:
         bench_missing(table, backends, repeats, args.quick)
     if "dask" in wanted:  # only when asked for: needs minisam[dask] and writes 2.4 GiB
         bench_dask(table, 3, args.quick)
-    if "estimator" in wanted:  # only when asked for: the MiniSom reference run takes a minute
-        bench_estimator(table, 3, args.quick)
+    default = [] if args.peers and args.only is None else \
+        ["challenge", "online", "batch", "bmu", "memory", "topology", "missing"]
+    wanted = set(default if args.only is None else args.only)
     if args.markdown:
         with open(args.markdown, "w") as handle:
             handle.write(table.markdown() + "\n")

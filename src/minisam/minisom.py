@@ -1005,17 +1005,21 @@ callable
         if n_steps == 0:
             return
         plan = self._kernel_plan(etas, sigmas)
+        metric = None if plan is not None else self._metric_plan(etas, sigmas)
         progress = core.Progress(n_steps) if verbose else None
         mark = max(1, n_steps // 100)  # verbose: the line moves at least every 1 %
 
         def run(flat):
             w3 = self._weights
             per_slice, run_slice = 1, None
-            if plan is None:
+            if plan is None and metric is None:
                 specials = np.arange(n_steps)
             else:
                 exact = self._needs_every_update(flat, etas)
-                per_slice, run_slice = self._online_slices(flat, plan, exact)
+                if plan is not None:
+                    per_slice, run_slice = self._online_slices(flat, plan, exact)
+                else:
+                    per_slice, run_slice = self._metric_slices(flat, data, metric, exact)
                 if verbose:
                     per_slice = min(per_slice, mark)
                 specials = np.flatnonzero(np.isin(order, list(fixed))) if fixed else \
@@ -1158,7 +1162,53 @@ callable
         if kind == "euclidean":
             return core.euclidean_bmu(self._backend, flat, data)[0]
         if kind is not None:
-            return core.bmu_by_distance(kind, flat, data)
+            return core.metric_bmu(self._backend, kind, flat, data)
         w3 = flat.reshape(self._weights.shape[0], self._weights.shape[1], -1)
         return np.array([np.argmin(self._activation_distance(sample, w3)) for sample in data],
                         dtype=np.int64)
+
+    # ------------------------------------------------------------------ other distances
+    def _metric_plan(self, etas, sigmas):
+        """``(distance code, kernel module, engine, tables)`` when the compiled kernels can
+        run online training with the cosine, Manhattan or Chebyshev distance exactly as
+        MiniSom defines it (a built-in gaussian, bubble or triangle neighbourhood, finite
+        schedules), else None (the mexican hat, user callables and the NumPy backend take
+        MiniSom's per-step path)."""
+        kind = self._distance_kind()
+        if kind not in core.METRIC_CODES or not _finite_schedule(etas):
+            return None
+        engine = core.metric_kernel(self._backend)
+        hood = self._neighbourhood_plan(sigmas)
+        if engine is None or hood is None or not hasattr(engine[0], "train_online_metric"):
+            return None
+        name, _, periods = hood
+        x_size, y_size = self._weights.shape[0], self._weights.shape[1]
+        if name == "gaussian":
+            tables = core.GaussianTables.for_positions(np.asarray(self._xx).T,
+                                                       np.asarray(self._yy).T, periods)
+        elif name in ("minisom_bubble", "triangle"):
+            tables = core.IndexTables(name, x_size, y_size, self._topology.toroidal)
+        else:
+            tables = None
+        if tables is None:
+            return None
+        return core.METRIC_CODES[kind], engine[0], engine[1], tables
+
+    def _metric_slices(self, flat, data, metric, exact):
+        """``(steps per slice, run_slice)`` for online training with another distance on the
+        compiled kernels (see :meth:`_online_slices`); MiniSom's neighbourhood goes to them as
+        tables computed by NumPy, so influences are bitwise MiniSom's."""
+        code, kernels, engine, tables = metric
+        norms = core.sample_norms(data) if code == core.METRIC_CODES["cosine"] else \
+            np.zeros(len(data))
+        skip = 0.0 if exact else skip_threshold(np.float64)
+        per_slice = min(_slicing.online_steps(*flat.shape, engine.name), tables.steps_per_call)
+
+        def run_slice(flat, data, order, etas, sigmas):
+            order = np.ascontiguousarray(order, dtype=np.int64)
+            etas = np.ascontiguousarray(etas, dtype=np.float64)
+            step_tables = tables.tables(np.ascontiguousarray(sigmas, dtype=np.float64))
+            kernels.train_online_metric(flat, data, order, etas, norms, code, skip,
+                                        engine._online_threads(flat), step_tables)
+
+        return per_slice, run_slice

@@ -81,6 +81,26 @@ n_threads, tables=None, periods=None)``
     one row per step, int64 positions and codes), multiplied by ``alphas[t]`` in that order;
     ``sigmas`` and ``coords`` are then unused. The MiniSom drop-in supplies MiniSom's gaussian
     this way, its factors computed by NumPy, so that influences are bitwise MiniSom's.
+
+``train_online_metric(weights, data, order, alphas, xnorms, metric, skip_below, n_threads,
+tables)``
+    ``len(order)`` online steps in place like ``train_online`` with ``kind`` 5 (the
+    influence of winner ``b`` on node ``k`` at step ``t`` is ``(xtab[t, |xpos[k] - xpos[b]|] *
+    ytab[t, ycode[ypos[k], ypos[b]]]) * alphas[t]``, skipped below ``skip_below`` in
+    magnitude), but the winner of a step is the first node at the least distance ``metric``
+    (1 cosine, 2 Manhattan, 3 Chebyshev: :data:`minisam._minisom_core.METRIC_CODES`), computed
+    as MiniSom 2.3.6 computes it in NumPy: cosine ``1 - (w . x) / (|w| * xnorms[i] + 1e-8)``
+    with ``w . x`` and ``|w|^2`` summed over the features in NumPy's pairwise order (each
+    product rounded, no FMA) and ``xnorms[i]`` the float64 ``np.linalg.norm`` of sample ``i``
+    (a BLAS dot, given by the caller); Manhattan ``sum |x - w|`` (pairwise order); Chebyshev
+    ``max |x - w|``. The final cosine expression is evaluated in float64 for float64 weights.
+    With ``n_threads > 1`` the nodes are split among threads that agree on every winner; the
+    result does not depend on the thread count.
+
+``bmu_metric(weights, data, xnorms, metric, index_out, n_threads)``
+    The winner of every row of ``data`` by the distance ``metric`` (as in
+    ``train_online_metric``; ``xnorms`` one float64 norm per row, read for the cosine only)
+    into ``index_out``; rows split across ``n_threads`` threads.
 """
 
 from __future__ import annotations
@@ -149,7 +169,8 @@ class CompiledBackend(Backend):
         wnorm = np.einsum("kd,kd->k", weights, weights)
         with single_threaded_blas(self._blas):
             self.kernels.bmu_search(weights, wnorm, data, index, d2, second, self.chunk,
-                                    self._threads(), *self._gemm(weights.dtype))
+                                    self._search_threads(n, *weights.shape),
+                                    *self._gemm(weights.dtype))
         return index, d2, second
 
     def bmu_many(self, weights, data):
@@ -178,7 +199,13 @@ class CompiledBackend(Backend):
 
     def batch_sums(self, weights, data, sums, counts):
         index, _ = self.bmu_many(weights, data)
-        self.kernels.group_sums(data, index, sums, counts, self._threads())
+        self.kernels.group_sums(data, index, sums, counts,
+                                self._search_threads(data.shape[0], *weights.shape))
+
+    def _search_threads(self, n_samples: int, n_nodes: int, n_features: int) -> int:
+        """Threads for a winner search or batch epoch over ``n_samples`` rows (see
+        :func:`search_threads`)."""
+        return search_threads(self._threads(), n_samples, n_nodes, n_features)
 
     def _masked_search(self, weights, data, with_second):
         n = data.shape[0]
@@ -231,3 +258,30 @@ def kernel_periods(periods) -> np.ndarray | None:
     if periods is None or not any(p > 0 for p in periods):
         return None
     return np.ascontiguousarray(periods, dtype=np.float64)
+
+
+#: Smallest ``n_samples * n_nodes * n_features`` for which winner searches and batch epochs
+#: use more than one thread. Measured on the 2-core Zen 4 VM (float64, Cython via the auto
+#: backend, medians of 7 interleaved runs; asv: ``benchmarks/bench_dropin.py`` SmallSearch), ms
+#: for one batch epoch of ``MiniSam.train_batch`` and one ``bmu_many``, 1 -> 2 threads, before
+#: this threshold, on a machine shared with other jobs (load average 4):
+#:   N=200   K=100  D=8  (1.6e5):  epoch 0.25 -> 0.26 ; bmu 0.06 -> 0.06
+#:   N=1000  K=100  D=16 (1.6e6):  epoch 0.71 -> 23.5 ; bmu 0.26 -> 31.5
+#:   N=2000  K=400  D=16 (1.3e7):  epoch 1.67 -> 23.9 ; bmu 13.3 -> 15.4
+#:   N=500   K=2500 D=64 (8.0e7):  epoch 15.5 -> 27.5 ; bmu 8.2 -> 26.0
+#:   N=20000 K=400  D=16 (1.3e8):  epoch 20.7 -> 37.3 ; bmu 15.8 -> 31.6
+#:   N=5000  K=900  D=32 (1.4e8):  epoch 26.3 -> 37.7 ; bmu 17.8 -> 35.4
+#:   N=2000  K=2500 D=64 (3.2e8):  epoch 56.7 -> 63.9 ; bmu 41.4 -> 50.7
+#:   N=10000 K=2500 D=64 (1.6e9):  epoch 201 -> 207  ; bmu 169 -> 170
+#: (issue 16 measured 1.5x slower with 2 threads at 3.2e8 on a quiet machine, and the
+#: 100,000-sample epochs of the README, 2.6e10 and up, gain from 2 threads). A second
+#: thread never paid below 1e9 here; from 2^30 (1.07e9) on, all threads are used.
+SEARCH_PARALLEL_MIN_WORK = 1 << 30
+
+
+def search_threads(n_threads: int, n_samples: int, n_nodes: int, n_features: int) -> int:
+    """``n_threads``, or one when the work ``n_samples * n_nodes * n_features`` is below
+    :data:`SEARCH_PARALLEL_MIN_WORK`. Results never depend on it."""
+    if n_threads > 1 and n_samples * n_nodes * n_features < SEARCH_PARALLEL_MIN_WORK:
+        return 1
+    return n_threads
