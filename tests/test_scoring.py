@@ -8,7 +8,6 @@ distribution data and by detecting a 0.5 sigma mean shift in each of 16 features
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import pickle
@@ -27,7 +26,6 @@ else:
     stats = pytest.importorskip("scipy.stats")
 
 ENGINES = available_backends()
-HAS_NAN_POLICY = "nan_policy" in inspect.signature(MiniSam).parameters
 
 
 def trained(rng, x=4, y=5, d=3, n=300, dtype=np.float64, backend="auto", **kwargs):
@@ -345,7 +343,6 @@ def test_minisom_drift_survives_pickle(rng):
 
 
 # ---------------------------------------------------------------------- missing values
-@pytest.mark.skipif(not HAS_NAN_POLICY, reason="MiniSam(nan_policy=...) not merged yet")
 def test_bmus_with_masked_missing_values(rng):
     som = MiniSam(4, 5, 3, random_seed=3, nan_policy="mask")
     data = random_data(rng, 200, 3)

@@ -6,7 +6,6 @@ there a missing scikit-learn or pandas fails instead of skipping.
 
 from __future__ import annotations
 
-import inspect
 import os
 import pickle
 import subprocess
@@ -31,8 +30,6 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from minisam.sklearn import SelfOrganizingMap  # noqa: E402
-
-HAS_NAN_POLICY = "nan_policy" in inspect.signature(MiniSam).parameters
 
 
 def blobs(n=300, d=4, k=3, seed=0):
@@ -272,13 +269,6 @@ def test_nan_refused_by_default():
         SelfOrganizingMap(2, 2).fit(X)
 
 
-@pytest.mark.skipif(HAS_NAN_POLICY, reason="MiniSam(nan_policy=...) is merged")
-def test_mask_policy_needs_missing_value_support():
-    with pytest.raises(ValueError, match="missing-value support"):
-        SelfOrganizingMap(2, 2, nan_policy="mask").fit(blobs(n=20))
-
-
-@pytest.mark.skipif(not HAS_NAN_POLICY, reason="MiniSam(nan_policy=...) not merged yet")
 def test_mask_policy_ignores_missing_values():
     X = blobs(n=300)
     holey = X.copy()

@@ -20,8 +20,6 @@ Default training: the batch map (Kohonen's batch SOM) from a PCA initialisation:
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
@@ -44,9 +42,6 @@ MODES = ("batch", "online")
 SCHEDULES = ("exponential", "linear")
 INITS = ("pca", "random")
 NAN_POLICIES = ("raise", "mask")
-#: Whether this MiniSam takes ``nan_policy`` (the missing-values feature).
-_MINISAM_NAN_POLICY = "nan_policy" in inspect.signature(MiniSam).parameters
-
 
 def _schedule(start: float, end: float, n: int, kind: str) -> np.ndarray:
     """``n`` values from ``start`` to ``end`` (both included), exponentially or linearly."""
@@ -237,9 +232,6 @@ class SelfOrganizingMap(TransformerMixin, BaseEstimator):
         else:
             p["learning_rate_final"] = check_positive_real("learning_rate_final",
                                                            self.learning_rate_final)
-        if p["nan_policy"] == "mask" and not _MINISAM_NAN_POLICY:
-            raise ValueError("nan_policy='mask' needs a minisam with missing-value support "
-                             "(MiniSam(nan_policy=...)); this one only refuses NaN")
         return p
 
     def _validate(self, X, reset: bool, dtype):
@@ -251,7 +243,7 @@ class SelfOrganizingMap(TransformerMixin, BaseEstimator):
 
     def _build(self, n_features: int, seed) -> MiniSam:
         p = self._check_params(online=False)
-        extra = {"nan_policy": p["nan_policy"]} if _MINISAM_NAN_POLICY else {}
+        extra = {"nan_policy": p["nan_policy"]}
         return MiniSam(p["n_rows"], p["n_columns"], n_features, sigma=p["sigma"],
                        learning_rate=p["learning_rate"],
                        neighborhood_function=p["neighborhood_function"], random_seed=seed,

@@ -543,13 +543,12 @@ class MiniSam:
         if order is None:
             watch = self._watch(len(alphas), "epoch", progress, None, None, None, 1,
                                 description, data)
-            # data with missing values (nan_policy='mask') takes the per-component sums
-            masked = (True,) if np.isnan(data).any() else ()
+            masked = _missing.has_missing(data)  # then per-component sums
 
             def run(flat):
                 with watch:
                     for epoch, (alpha, sigma) in enumerate(zip(alphas, sigmas, strict=True)):
-                        self._batch_epoch(flat, data, float(alpha), float(sigma), *masked)
+                        self._batch_epoch(flat, data, float(alpha), float(sigma), masked)
                         watch.done(epoch + 1, flat, sigma, alpha)
                 self.history = watch.result()
         else:
